@@ -1,0 +1,36 @@
+package e2e
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ovs-cni/antrea/pkg/lab/proc"
+)
+
+// restartKubelet stops a node's kubelet by its pid record, runs during(),
+// and starts it again with the same command line.
+func restartKubelet(t *testing.T, l *Lab, node string, during func()) {
+	t.Helper()
+	recs, err := proc.Load(l.Layout.PIDDir())
+	require.NoError(t, err)
+	var rec *proc.Record
+	for i := range recs {
+		if recs[i].Name == node+"-kubelet" {
+			rec = &recs[i]
+		}
+	}
+	require.NotNil(t, rec, "no pid record for %s-kubelet", node)
+	require.True(t, rec.Alive())
+	require.NoError(t, rec.Stop(5*time.Second))
+	during()
+	// The record's args already include "ip netns exec <node netns>".
+	_, err = proc.Start(l.Layout.PIDDir(), proc.Spec{
+		Name:    rec.Name,
+		Args:    rec.Args,
+		LogFile: filepath.Join(l.Layout.LogDir(), rec.Name+".log"),
+	})
+	require.NoError(t, err)
+}
