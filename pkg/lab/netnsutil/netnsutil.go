@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // Dir is where named network namespaces are bind-mounted, as iproute2 does.
@@ -62,7 +63,13 @@ func Delete(name string) error {
 	if !Exists(name) {
 		return nil
 	}
-	if err := netns.DeleteNamed(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+	p := Path(name)
+	// EINVAL: the file is no longer a mount point (its mount lived in a
+	// mount namespace that is gone); only the file is left to remove.
+	if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unmount network namespace %q: %w", name, err)
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("delete network namespace %q: %w", name, err)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"text/tabwriter"
 	"time"
 )
 
@@ -63,7 +64,8 @@ func Matrix(ctx context.Context, eps []Endpoint, protocol string, timeout time.D
 }
 
 // Write prints the table like the upstream NetworkPolicy e2e suite: a row per
-// source, a column per destination, "." connected and "X" blocked.
+// source, a column per destination, "." connected and "X" blocked, in
+// space-aligned columns.
 func (t Table) Write(w io.Writer) error {
 	var b strings.Builder
 	b.WriteString("-")
@@ -82,6 +84,9 @@ func (t Table) Write(w io.Writer) error {
 		}
 		b.WriteString("\n")
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
+	if _, err := io.WriteString(tw, b.String()); err != nil {
+		return err
+	}
+	return tw.Flush()
 }

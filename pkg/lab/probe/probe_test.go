@@ -32,7 +32,7 @@ func TestTableWrite(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	require.NoError(t, tbl.Write(&buf))
-	assert.Equal(t, "-\tx/a\tx/b\nx/a\t.\tX\nx/b\t.\t.\n", buf.String())
+	assert.Equal(t, "-   x/a x/b\nx/a .   X\nx/b .   .\n", buf.String())
 }
 
 func TestHTTPBody(t *testing.T) {

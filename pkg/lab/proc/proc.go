@@ -40,7 +40,10 @@ func Start(pidDir string, spec Spec) (Record, error) {
 	}
 	argv := spec.Args
 	if spec.Netns != "" {
-		argv = append([]string{"ip", "netns", "exec", spec.Netns}, argv...)
+		// nsenter enters only the network namespace. `ip netns exec` would
+		// also give the process a private mount namespace, and the named
+		// namespaces it creates (pod sandboxes) would be invisible outside.
+		argv = append([]string{"nsenter", "--net=" + filepath.Join("/var/run/netns", spec.Netns), "--"}, argv...)
 	}
 	logf, err := os.OpenFile(spec.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
