@@ -93,6 +93,7 @@ func (l *Lab) Up(args ...string) error {
 // Down removes the lab and checks that nothing of it survives.
 func (l *Lab) Down() error {
 	recs, _ := proc.Load(l.Layout.PIDDir())
+	created, _ := os.ReadFile(l.Layout.CreatedPathsFile())
 	out, errOut, code := l.Run("down")
 	if code != 0 {
 		return fmt.Errorf("antrea-lab down exited %d:\n%s\n%s", code, out, errOut)
@@ -108,6 +109,11 @@ func (l *Lab) Down() error {
 	}
 	if pids := processesMentioning(l.Layout.StateDir); len(pids) > 0 {
 		problems = append(problems, fmt.Sprintf("processes still use %s: %v", l.Layout.StateDir, pids))
+	}
+	for _, p := range strings.Fields(string(created)) {
+		if _, err := os.Lstat(p); err == nil {
+			problems = append(problems, "mount point left on the host: "+p)
+		}
 	}
 	if _, err := os.Stat(l.Layout.StateFile()); err == nil {
 		problems = append(problems, "state file left: "+l.Layout.StateFile())

@@ -84,10 +84,11 @@ func BridgeConfList(podCIDR, ipamDir string) ([]byte, error) {
 		"name":       "lab-bridge",
 		"plugins": []any{
 			map[string]any{
-				"type":        "bridge",
-				"bridge":      "cni0",
-				"isGateway":   true,
-				"hairpinMode": true,
+				"type":             "bridge",
+				"bridge":           "cni0",
+				"isGateway":        true,
+				"isDefaultGateway": true,
+				"hairpinMode":      true,
 				"ipam": map[string]any{
 					"type":    "host-local",
 					"ranges":  [][]map[string]string{{{"subnet": podCIDR}}},

@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/klog/v2"
 
+	"github.com/ovs-cni/antrea/pkg/lab/hostpaths"
 	"github.com/ovs-cni/antrea/pkg/lab/layout"
 	"github.com/ovs-cni/antrea/pkg/lab/netnsutil"
 	"github.com/ovs-cni/antrea/pkg/lab/proc"
@@ -109,7 +110,13 @@ func Down(lab layout.Lab) (DownResult, error) {
 		res.Namespaces++
 	}
 
-	// 4. The state: only the folders the lab makes, never the state dir's
+	// 4. Mount points made on the host for containers, now that no
+	// container uses them.
+	if err := hostpaths.RemoveRecorded(lab.CreatedPathsFile()); err != nil {
+		errs = append(errs, err)
+	}
+
+	// 5. The state: only the folders the lab makes, never the state dir's
 	// other content (it may be a folder the user chose).
 	if err := removeState(lab); err != nil {
 		errs = append(errs, err)

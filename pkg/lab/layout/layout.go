@@ -93,6 +93,7 @@ func (l Lab) EtcdDir() string               { return filepath.Join(l.StateDir, "
 func (l Lab) KubeconfigDir() string         { return filepath.Join(l.StateDir, "kubeconfig") }
 func (l Lab) AdminKubeconfig() string       { return filepath.Join(l.KubeconfigDir(), "admin.conf") }
 func (l Lab) StateFile() string             { return filepath.Join(l.StateDir, "lab.json") }
+func (l Lab) CreatedPathsFile() string      { return filepath.Join(l.StateDir, "created-paths") }
 func (l Lab) NodeDir(node string) string    { return filepath.Join(l.StateDir, "nodes", node) }
 func (l Lab) OVSDir(node string) string     { return filepath.Join(l.NodeDir(node), "ovs") }
 func (l Lab) CNIConfDir(node string) string { return filepath.Join(l.NodeDir(node), "cni", "net.d") }

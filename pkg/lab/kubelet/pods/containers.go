@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/ovs-cni/antrea/pkg/lab/kubelet/env"
+	"github.com/ovs-cni/antrea/pkg/lab/hostpaths"
 	"github.com/ovs-cni/antrea/pkg/lab/kubelet/podstate"
 	"github.com/ovs-cni/antrea/pkg/lab/kubelet/proc"
 	"github.com/ovs-cni/antrea/pkg/lab/kubelet/volumes"
@@ -38,7 +39,7 @@ func (w *worker) ourBinary(spec *corev1.Container) (string, []string, bool) {
 		return "", nil, false
 	}
 	name := filepath.Base(argv[0])
-	if name == "" || name == "." || name == "/" || name == AgnhostBinary {
+	if name == "" || name == "." || name == "/" {
 		return "", nil, false
 	}
 	path := filepath.Join(w.m.cfg.BinDir, name)
@@ -351,14 +352,19 @@ func (w *worker) mounts(ctx context.Context, pod *corev1.Pod, spec *corev1.Conta
 	for _, p := range w.st.CreatedPaths {
 		known[p] = true
 	}
+	var created []string
 	for _, mt := range mounts {
 		for _, p := range volumes.MissingPaths(mt.Target) {
 			if !known[p] {
 				known[p] = true
-				w.st.CreatedPaths = append(w.st.CreatedPaths, p)
+				created = append(created, p)
 			}
 		}
 	}
+	if err := hostpaths.Record(w.m.cfg.CreatedPathsFile, created); err != nil {
+		return nil, err
+	}
+	w.st.CreatedPaths = append(w.st.CreatedPaths, created...)
 	return mounts, w.save()
 }
 

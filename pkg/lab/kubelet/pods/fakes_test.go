@@ -244,7 +244,7 @@ func (h *harness) start(objs ...*corev1.Pod) {
 	}
 	m, err := New(Config{
 		Client: h.client, Recorder: h.recorder, NodeName: "node-1", NodeIP: "172.18.0.11", LabName: "lab",
-		BinDir: h.binDir, SelfExe: "/bin/kubelet", Store: h.store, Network: h.net, Runtime: h.rt,
+		BinDir: h.binDir, SelfExe: "/bin/kubelet", Store: h.store, CreatedPathsFile: h.binDir + "/created-paths", Network: h.net, Runtime: h.rt,
 		Netns: h.netns, Checker: h.checker, Volumes: fakeVolumes{},
 		SyncPeriod: 20 * time.Millisecond, SandboxBackoffMin: 30 * time.Millisecond, SandboxBackoffMax: 100 * time.Millisecond,
 		RestartBackoffMin: 30 * time.Millisecond, RestartBackoffMax: 100 * time.Millisecond, MaxGracePeriod: 200 * time.Millisecond,

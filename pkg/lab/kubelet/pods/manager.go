@@ -56,7 +56,10 @@ type Config struct {
 	// SelfExe is the kubelet binary, for the run-container subcommand.
 	SelfExe string
 	Store   podstate.Store
-	Network cni.Network
+	// CreatedPathsFile is the lab-wide list of mount points created on the
+	// host for containers; `antrea-lab down` removes them.
+	CreatedPathsFile string
+	Network          cni.Network
 	Runtime proc.Runtime
 	Netns   Netns
 	Checker probe.Checker
@@ -87,6 +90,8 @@ func (c *Config) validate() error {
 		return errors.New("pod manager: field binDir is empty")
 	case c.Store.Dir == "":
 		return errors.New("pod manager: field store.dir is empty")
+	case c.CreatedPathsFile == "":
+		return errors.New("pod manager: field createdPathsFile is empty")
 	case c.Network == nil || c.Runtime == nil || c.Netns == nil || c.Checker == nil || c.Volumes == nil:
 		return errors.New("pod manager: fields network, runtime, netns, checker and volumes are required")
 	}

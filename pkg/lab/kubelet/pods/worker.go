@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sort"
 	"sync"
 	"syscall"
 	"time"
@@ -199,27 +198,11 @@ func (w *worker) teardown(ctx context.Context, pod *corev1.Pod) error {
 	if err := w.releaseSandbox(ctx); err != nil {
 		return err
 	}
-	paths := append([]string(nil), w.st.CreatedPaths...)
-	sort.Sort(sort.Reverse(sort.StringSlice(paths)))
-	for _, p := range paths {
-		removeIfEmpty(p)
-	}
 	if err := w.m.cfg.Store.Remove(w.st.UID); err != nil {
 		return err
 	}
 	w.log().Info("Pod torn down")
 	return nil
-}
-
-func removeIfEmpty(p string) {
-	fi, err := os.Lstat(p)
-	if err != nil {
-		return
-	}
-	if !fi.IsDir() && fi.Size() > 0 {
-		return
-	}
-	_ = os.Remove(p) // fails on non-empty folders, as wanted
 }
 
 // stopContainers sends SIGTERM to running processes, waits up to grace for

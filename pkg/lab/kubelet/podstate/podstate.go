@@ -60,8 +60,8 @@ type Pod struct {
 	// NetworkReady is set once CNI ADD succeeded.
 	NetworkReady bool     `json:"networkReady,omitempty"`
 	IPs          []string `json:"ips,omitempty"`
-	// CreatedPaths are mount points made for containers, removed at
-	// teardown when still empty.
+	// CreatedPaths are mount points made on the host for this pod's
+	// containers (also listed lab-wide for `antrea-lab down`).
 	CreatedPaths []string `json:"createdPaths,omitempty"`
 	// Finished is set once the pod reached Succeeded or Failed; its
 	// network is then released and nothing runs any more.
