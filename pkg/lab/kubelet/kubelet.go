@@ -128,11 +128,11 @@ func Run(ctx context.Context, c Config) error {
 		BinDir: binDir, SelfExe: self,
 		Store:            podstate.Store{Dir: filepath.Join(kubeletDir, "pods")},
 		CreatedPathsFile: lab.CreatedPathsFile(),
-		Network: network,
-		Runtime: proc.NewOS(),
-		Netns:   hostNetns{},
-		Checker: probe.NetChecker{Exec: execIn},
-		Volumes: &volumes.Materializer{Client: client},
+		Network:          network,
+		Runtime:          proc.NewOS(),
+		Netns:            hostNetns{},
+		Checker:          probe.NetChecker{Exec: execIn},
+		Volumes:          &volumes.Materializer{Client: client},
 	})
 	if err != nil {
 		return err

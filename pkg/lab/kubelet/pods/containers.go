@@ -11,8 +11,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/ovs-cni/antrea/pkg/lab/kubelet/env"
 	"github.com/ovs-cni/antrea/pkg/lab/hostpaths"
+	"github.com/ovs-cni/antrea/pkg/lab/kubelet/env"
 	"github.com/ovs-cni/antrea/pkg/lab/kubelet/podstate"
 	"github.com/ovs-cni/antrea/pkg/lab/kubelet/proc"
 	"github.com/ovs-cni/antrea/pkg/lab/kubelet/volumes"

@@ -60,10 +60,10 @@ type Config struct {
 	// host for containers; `antrea-lab down` removes them.
 	CreatedPathsFile string
 	Network          cni.Network
-	Runtime proc.Runtime
-	Netns   Netns
-	Checker probe.Checker
-	Volumes Volumes
+	Runtime          proc.Runtime
+	Netns            Netns
+	Checker          probe.Checker
+	Volumes          Volumes
 	// SyncPeriod is how often each worker re-checks its pod (1 s if zero).
 	SyncPeriod time.Duration
 	// Backoffs; zero means the defaults.
