@@ -196,7 +196,6 @@ func (a *Agent) updateStatus(ctx context.Context) error {
 	n.Status.Capacity = Resources()
 	n.Status.Allocatable = Resources()
 	n.Status.NodeInfo.KubeletVersion = a.kubeletVersion
-	n.Status.NodeInfo.KubeProxyVersion = ""
 	n.Status.NodeInfo.ContainerRuntimeVersion = RuntimeVersion
 	n.Status.NodeInfo.OperatingSystem = "linux"
 	n.Status.NodeInfo.Architecture = runtime.GOARCH
