@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/klog/v2"
@@ -48,6 +49,7 @@ func newCommand() *cobra.Command {
 	f.StringVar(&cfg.NodeIP, "node-ip", "", "InternalIP of this node")
 	f.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "kubeconfig authenticating as system:node:<name>")
 	f.StringVar(&cfg.BinDir, "bin-dir", "", "folder of the lab binaries (lab-agnhost, antrea-agent, ...)")
+	f.DurationVar(&cfg.NetworkCheckPeriod, "network-check-period", 30*time.Second, "how often running pod sandboxes are verified with CNI CHECK")
 	f.IntVarP(&verbosity, "v", "v", 0, "log verbosity")
 	cmd.AddCommand(newRunContainerCommand())
 	return cmd

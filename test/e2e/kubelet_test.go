@@ -243,3 +243,31 @@ func resolveOnHost(p string) string {
 	}
 	return p
 }
+
+// TestBrokenSandboxRecreated removes a running pod's address behind the
+// plugin's back: the kubelet's periodic CNI CHECK notices, and the sandbox
+// is re-created with its container restarted.
+func TestBrokenSandboxRecreated(t *testing.T) {
+	l := shared
+	const ns = "cni-check"
+	createNamespace(t, l, ns)
+	c := ctx(t, 2*time.Minute)
+	_, err := l.Client.CoreV1().Pods(ns).Create(c, labPod(ns, "victim", "node-1", corev1.ContainerPort{ContainerPort: 80}), metav1.CreateOptions{})
+	require.NoError(t, err)
+	waitPods(t, l, ns, "", time.Minute, allRunningReady(1))
+
+	out, errOut, code := l.Run("exec", ns+"/victim", "--", "ip", "addr", "flush", "dev", "eth0")
+	require.Equal(t, 0, code, out+errOut)
+
+	err = wait.PollUntilContextTimeout(c, 500*time.Millisecond, 45*time.Second, true, func(c context.Context) (bool, error) {
+		evs, err := l.Client.CoreV1().Events(ns).List(c, metav1.ListOptions{FieldSelector: "involvedObject.name=victim,reason=SandboxChanged"})
+		return err == nil && len(evs.Items) > 0, nil
+	})
+	require.NoError(t, err, "expected a SandboxChanged event after CNI CHECK failed")
+	pods := waitPods(t, l, ns, "", time.Minute, func(p []corev1.Pod) bool {
+		return allRunningReady(1)(p) && p[0].Status.ContainerStatuses[0].RestartCount >= 1
+	})
+	out, errOut, code = l.Run("exec", ns+"/victim", "--", "ip", "-4", "-o", "addr", "show", "dev", "eth0")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, pods[0].Status.PodIP+"/", "the re-created sandbox has its address again")
+}

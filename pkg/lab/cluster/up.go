@@ -234,6 +234,7 @@ func startKubelet(lab layout.Lab, o Options, node string, ip netip.Addr) error {
 			"--node-ip=" + ip.String(),
 			"--kubeconfig=" + lab.NodeKubeconfig(node),
 			"--bin-dir=" + o.BinDir,
+			"--network-check-period=10s",
 		},
 		LogFile: filepath.Join(lab.LogDir(), node+"-kubelet.log"),
 	})

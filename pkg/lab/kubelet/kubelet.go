@@ -44,6 +44,9 @@ type Config struct {
 	NodeIP     string
 	Kubeconfig string
 	BinDir     string
+	// NetworkCheckPeriod is how often running sandboxes are verified with
+	// CNI CHECK.
+	NetworkCheckPeriod time.Duration
 }
 
 // Validate names the first bad field.
@@ -59,6 +62,8 @@ func (c Config) Validate() error {
 		return errors.New("--kubeconfig is required")
 	case c.BinDir == "":
 		return errors.New("--bin-dir is required")
+	case c.NetworkCheckPeriod < 0:
+		return fmt.Errorf("--network-check-period %s: must not be negative", c.NetworkCheckPeriod)
 	}
 	if _, err := netip.ParseAddr(c.NodeIP); err != nil {
 		return fmt.Errorf("--node-ip %q: %w", c.NodeIP, err)
@@ -128,6 +133,7 @@ func Run(ctx context.Context, c Config) error {
 		BinDir: binDir, SelfExe: self,
 		Store:            podstate.Store{Dir: filepath.Join(kubeletDir, "pods")},
 		CreatedPathsFile: lab.CreatedPathsFile(),
+		CheckPeriod:      c.NetworkCheckPeriod,
 		Network:          network,
 		Runtime:          proc.NewOS(),
 		Netns:            hostNetns{},

@@ -1,6 +1,6 @@
 // Package cni drives the node's CNI plugins through libcni the way a
 // container runtime does: it picks the network configuration from the conf
-// dir, asks the plugins for their STATUS, and runs ADD, DEL and GC.
+// dir, asks the plugins for their STATUS, and runs ADD, CHECK, DEL and GC.
 package cni
 
 import (
@@ -42,6 +42,9 @@ type Network interface {
 	Status(ctx context.Context) error
 	// Add attaches the sandbox and returns its IPs.
 	Add(ctx context.Context, a Attachment) ([]netip.Addr, error)
+	// Check asks the plugins whether the sandbox's network is still as ADD
+	// left it (cniVersion >= 0.4.0; older configs always pass).
+	Check(ctx context.Context, a Attachment) error
 	// Del detaches the sandbox; a missing namespace is not an error.
 	Del(ctx context.Context, a Attachment) error
 	// GC tells the plugins which attachments are still valid (cniVersion >= 1.1.0).
@@ -157,6 +160,21 @@ func (l *LibCNI) Add(ctx context.Context, a Attachment) ([]netip.Addr, error) {
 		return nil, fmt.Errorf("CNI ADD of network %q: %w", list.Name, err)
 	}
 	return ResultIPs(res)
+}
+
+// Check implements Network.
+func (l *LibCNI) Check(ctx context.Context, a Attachment) error {
+	list, err := LoadConfig(l.ConfDir)
+	if err != nil {
+		return err
+	}
+	if ok, err := version.GreaterThanOrEqualTo(list.CNIVersion, "0.4.0"); err != nil || !ok {
+		return nil
+	}
+	if err := l.cni.CheckNetworkList(ctx, list, runtimeConf(a)); err != nil {
+		return fmt.Errorf("CNI CHECK of network %q: %w", list.Name, err)
+	}
+	return nil
 }
 
 // ResultIPs converts a CNI result of any version to types/100 and returns

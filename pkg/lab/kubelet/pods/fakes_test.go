@@ -85,6 +85,8 @@ type fakeNetwork struct {
 	mu        sync.Mutex
 	failAdds  int
 	failDels  int
+	failCheck int
+	checks    int
 	statusErr error
 	adds      []cni.Attachment
 	dels      []cni.Attachment
@@ -110,6 +112,17 @@ func (f *fakeNetwork) Add(_ context.Context, a cni.Attachment) ([]netip.Addr, er
 		return nil, errors.New("plugin type=\"antrea\" failed (add): agent not reachable")
 	}
 	return []netip.Addr{netip.MustParseAddr(fmt.Sprintf("10.10.1.%d", len(f.adds)+1))}, nil
+}
+
+func (f *fakeNetwork) Check(_ context.Context, a cni.Attachment) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.checks++
+	if f.failCheck > 0 {
+		f.failCheck--
+		return errors.New("plugin type=\"bridge\" failed (check): eth0 has no address")
+	}
+	return nil
 }
 
 func (f *fakeNetwork) Del(_ context.Context, a cni.Attachment) error {
@@ -246,7 +259,7 @@ func (h *harness) start(objs ...*corev1.Pod) {
 		Client: h.client, Recorder: h.recorder, NodeName: "node-1", NodeIP: "172.18.0.11", LabName: "lab",
 		BinDir: h.binDir, SelfExe: "/bin/kubelet", Store: h.store, CreatedPathsFile: h.binDir + "/created-paths", Network: h.net, Runtime: h.rt,
 		Netns: h.netns, Checker: h.checker, Volumes: fakeVolumes{},
-		SyncPeriod: 20 * time.Millisecond, SandboxBackoffMin: 30 * time.Millisecond, SandboxBackoffMax: 100 * time.Millisecond,
+		SyncPeriod: 20 * time.Millisecond, CheckPeriod: 50 * time.Millisecond, SandboxBackoffMin: 30 * time.Millisecond, SandboxBackoffMax: 100 * time.Millisecond,
 		RestartBackoffMin: 30 * time.Millisecond, RestartBackoffMax: 100 * time.Millisecond, MaxGracePeriod: 200 * time.Millisecond,
 	})
 	require.NoError(h.t, err)

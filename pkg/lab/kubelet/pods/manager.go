@@ -66,6 +66,10 @@ type Config struct {
 	Volumes          Volumes
 	// SyncPeriod is how often each worker re-checks its pod (1 s if zero).
 	SyncPeriod time.Duration
+	// CheckPeriod is how often a running sandbox's network is verified
+	// with CNI CHECK (30 s if zero); the first check of an adopted sandbox
+	// runs at once.
+	CheckPeriod time.Duration
 	// Backoffs; zero means the defaults.
 	SandboxBackoffMin, SandboxBackoffMax time.Duration
 	RestartBackoffMin, RestartBackoffMax time.Duration
@@ -101,6 +105,7 @@ func (c *Config) validate() error {
 		}
 	}
 	def(&c.SyncPeriod, time.Second)
+	def(&c.CheckPeriod, 30*time.Second)
 	def(&c.SandboxBackoffMin, time.Second)
 	def(&c.SandboxBackoffMax, 30*time.Second)
 	def(&c.RestartBackoffMin, 5*time.Second)

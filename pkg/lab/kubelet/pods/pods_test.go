@@ -266,6 +266,7 @@ func TestRestartAdoption(t *testing.T) {
 	assert.Equal(t, 1, h.rt.runningCount())
 	assert.Equal(t, 1, h.netns.count())
 	h.net.mu.Lock()
+	assert.Positive(t, h.net.checks, "adopted sandboxes are verified with CNI CHECK")
 	assert.True(t, h.net.gcCalled)
 	require.Len(t, h.net.gcValid, 1)
 	h.net.mu.Unlock()
@@ -363,4 +364,27 @@ func TestStatePersistedBeforeAdd(t *testing.T) {
 	assert.Equal(t, "uid-9", st.UID)
 	assert.False(t, st.NetworkReady)
 	_ = podstate.Pod{}
+}
+
+func TestBrokenSandboxIsRecreated(t *testing.T) {
+	h := newHarness(t)
+	h.start(testPod("web-9", "uid-9"))
+	defer h.stop()
+	require.Eventually(t, func() bool {
+		p := h.getPod("default", "web-9")
+		return p.Status.Phase == corev1.PodRunning && condition(p, corev1.PodReady) == corev1.ConditionTrue
+	}, wait, tick)
+
+	h.net.mu.Lock()
+	h.net.failCheck = 1
+	h.net.mu.Unlock()
+
+	require.Eventually(t, func() bool {
+		adds, dels := h.net.counts()
+		p := h.getPod("default", "web-9")
+		return adds == 2 && dels == 1 && p.Status.ContainerStatuses[0].RestartCount == 1 &&
+			condition(p, corev1.PodReady) == corev1.ConditionTrue
+	}, wait, tick, "a failed CHECK re-creates the sandbox and restarts the container")
+	assert.Equal(t, 1, h.netns.count())
+	assert.Contains(t, strings.Join(h.events(), "\n"), "Warning SandboxChanged Pod sandbox network check failed")
 }

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/ovs-cni/antrea/pkg/lab/kubelet/cni"
+	"github.com/ovs-cni/antrea/pkg/lab/kubelet/podstate"
 	"github.com/ovs-cni/antrea/pkg/lab/layout"
 )
 
@@ -33,6 +34,9 @@ func (w *worker) netnsPath() string {
 // sandbox is ready.
 func (w *worker) ensureSandbox(ctx context.Context, pod *corev1.Pod) bool {
 	st := w.st
+	if st.NetworkReady {
+		w.checkSandbox(ctx, pod)
+	}
 	if st.NetworkReady {
 		return true
 	}
@@ -81,8 +85,39 @@ func (w *worker) ensureSandbox(ctx context.Context, pod *corev1.Pod) bool {
 	}
 	w.sandboxBackoff = 0
 	w.nextSandbox = now
+	w.nextCheck = now.Add(w.m.cfg.CheckPeriod)
 	w.log().Info("Pod sandbox ready", "sandboxID", st.SandboxID, "ips", st.IPs)
 	return true
+}
+
+// checkSandbox runs CNI CHECK on a ready sandbox when it is due. A sandbox
+// whose network is broken is killed, with its containers, so that the next
+// sync re-creates it, as kubelet does when a sandbox changes.
+func (w *worker) checkSandbox(ctx context.Context, pod *corev1.Pod) {
+	now := w.m.cfg.Now()
+	if w.st.HostNetwork || now.Before(w.nextCheck) {
+		return
+	}
+	w.nextCheck = now.Add(w.m.cfg.CheckPeriod)
+	err := w.m.cfg.Network.Check(ctx, w.attachment())
+	if err == nil || errors.Is(err, cni.ErrNotInitialized) {
+		return
+	}
+	w.log().Error(err, "Pod sandbox network check failed; re-creating the sandbox")
+	w.event(pod, corev1.EventTypeWarning, "SandboxChanged", "Pod sandbox network check failed, it will be killed and re-created: %v", err)
+	var running []*podstate.Container
+	for _, c := range w.st.Containers {
+		if c.Running {
+			running = append(running, c)
+		}
+	}
+	w.stopContainers(pod, running, w.gracePeriod(pod))
+	for _, c := range running {
+		w.afterExit(pod, c) // restart policy decides, as for any exit
+	}
+	if err := w.releaseSandbox(ctx); err != nil {
+		w.log().Error(err, "Release broken sandbox failed")
+	}
 }
 
 func (w *worker) createSandbox(ctx context.Context) error {

@@ -32,6 +32,7 @@ type worker struct {
 
 	sandboxBackoff time.Duration
 	nextSandbox    time.Time
+	nextCheck      time.Time
 	warned         map[string]bool
 	vols           *volumes.Set
 	lastSent       *corev1.PodStatus
