@@ -78,6 +78,12 @@ func (i Instance) Start(pidDir, namePrefix string) error {
 	if out, err := exec.Command("ovs-vsctl", "--db=unix:"+i.DBSocket(), "--no-wait", "init").CombinedOutput(); err != nil {
 		return fmt.Errorf("ovs-vsctl init: %w: %s", err, strings.TrimSpace(string(out)))
 	}
+	return i.StartVswitchd(pidDir, namePrefix)
+}
+
+// StartVswitchd starts ovs-vswitchd on the instance's database, e.g. again
+// after it was killed.
+func (i Instance) StartVswitchd(pidDir, namePrefix string) error {
 	vsPid := filepath.Join(i.Dir, "ovs-vswitchd.pid")
 	if err := i.run("ovs-vswitchd", "unix:"+i.DBSocket(),
 		"--pidfile="+vsPid,

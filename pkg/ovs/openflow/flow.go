@@ -1,0 +1,186 @@
+// Package openflow is our OpenFlow model and client: flows are plain values
+// (table, priority, cookie, match fields, actions) that print in the
+// ovs-ofctl syntax, are compared by that text, and are installed over the
+// bridge's management socket in ordered, atomic bundles.
+package openflow
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"strings"
+)
+
+// Field names a packet or metadata field that flows match on or write to.
+// The names are ovs-ofctl's.
+type Field string
+
+// Fields the pipeline uses.
+const (
+	FieldInPort   Field = "in_port"
+	FieldEthType  Field = "dl_type"
+	FieldEthSrc   Field = "dl_src"
+	FieldEthDst   Field = "dl_dst"
+	FieldIPProto  Field = "nw_proto"
+	FieldIPSrc    Field = "nw_src"
+	FieldIPDst    Field = "nw_dst"
+	FieldTCPSrc   Field = "tcp_src"
+	FieldTCPDst   Field = "tcp_dst"
+	FieldUDPSrc   Field = "udp_src"
+	FieldUDPDst   Field = "udp_dst"
+	FieldSCTPDst  Field = "sctp_dst"
+	FieldICMPType Field = "icmp_type"
+	FieldARPOp    Field = "arp_op"
+	FieldARPSpa   Field = "arp_spa"
+	FieldARPTpa   Field = "arp_tpa"
+	FieldARPSha   Field = "arp_sha"
+	FieldARPTha   Field = "arp_tha"
+	FieldTunDst   Field = "tun_dst"
+	FieldTunSrc   Field = "tun_src"
+	FieldTunID    Field = "tun_id"
+	FieldCTState  Field = "ct_state"
+	FieldCTMark   Field = "ct_mark"
+	FieldCTZone   Field = "ct_zone"
+	FieldConjID   Field = "conj_id"
+	FieldPktMark  Field = "pkt_mark"
+)
+
+// Reg is the 32-bit register NXM_NX_REGn.
+func Reg(n int) Field { return Field(fmt.Sprintf("reg%d", n)) }
+
+// Ethernet types and IP protocols.
+const (
+	EthTypeIPv4 = 0x0800
+	EthTypeARP  = 0x0806
+	ProtoICMP   = 1
+	ProtoTCP    = 6
+	ProtoUDP    = 17
+	ProtoSCTP   = 132
+)
+
+// MatchField is one field of a match: Value, and Mask when only some bits
+// matter (a nil Mask matches all bits). Values are big-endian bytes of the
+// field's width.
+type MatchField struct {
+	Field Field
+	Value []byte
+	Mask  []byte
+}
+
+// Flow is one OpenFlow flow entry.
+type Flow struct {
+	Table    uint8
+	Priority uint16
+	Cookie   uint64
+	Match    []MatchField
+	Actions  []Action
+	// IdleTimeout and HardTimeout in seconds; 0 means none.
+	IdleTimeout uint16
+	HardTimeout uint16
+}
+
+// Key identifies a flow within a bridge, as OpenFlow does: table, priority
+// and match. Two flows with the same Key replace each other.
+func (f Flow) Key() string {
+	return fmt.Sprintf("table=%d,priority=%d%s", f.Table, f.Priority, f.matchString())
+}
+
+// String prints the flow like `ovs-ofctl add-flow` takes it.
+func (f Flow) String() string {
+	var b strings.Builder
+	if f.Cookie != 0 {
+		fmt.Fprintf(&b, "cookie=%#x,", f.Cookie)
+	}
+	b.WriteString(f.Key())
+	if f.IdleTimeout != 0 {
+		fmt.Fprintf(&b, ",idle_timeout=%d", f.IdleTimeout)
+	}
+	if f.HardTimeout != 0 {
+		fmt.Fprintf(&b, ",hard_timeout=%d", f.HardTimeout)
+	}
+	b.WriteString(" actions=")
+	b.WriteString(ActionsString(f.Actions))
+	return b.String()
+}
+
+func (f Flow) matchString() string {
+	fields := append([]MatchField(nil), f.Match...)
+	sort.SliceStable(fields, func(i, j int) bool { return fieldOrder(fields[i].Field) < fieldOrder(fields[j].Field) })
+	var b strings.Builder
+	for _, m := range fields {
+		b.WriteString(",")
+		b.WriteString(m.String())
+	}
+	return b.String()
+}
+
+// ActionsString prints actions, "drop" for none.
+func ActionsString(as []Action) string {
+	if len(as) == 0 {
+		return "drop"
+	}
+	parts := make([]string, len(as))
+	for i, a := range as {
+		parts[i] = a.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// String prints field=value[/mask].
+func (m MatchField) String() string {
+	s := string(m.Field) + "=" + formatValue(m.Field, m.Value)
+	if m.Mask != nil {
+		s += "/" + formatValue(m.Field, m.Mask)
+	}
+	return s
+}
+
+// fieldOrder keeps printed matches in a stable, readable order.
+func fieldOrder(f Field) int {
+	order := []Field{FieldInPort, FieldTunID, FieldTunSrc, FieldTunDst, FieldPktMark, FieldConjID, FieldCTState, FieldCTMark, FieldCTZone,
+		FieldEthSrc, FieldEthDst, FieldEthType, FieldARPOp, FieldARPSpa, FieldARPTpa, FieldARPSha, FieldARPTha,
+		FieldIPProto, FieldIPSrc, FieldIPDst, FieldICMPType, FieldTCPSrc, FieldTCPDst, FieldUDPSrc, FieldUDPDst, FieldSCTPDst}
+	for i, o := range order {
+		if o == f {
+			return i
+		}
+	}
+	if strings.HasPrefix(string(f), "reg") {
+		return 5
+	}
+	return 100
+}
+
+func formatValue(f Field, v []byte) string {
+	switch f {
+	case FieldEthSrc, FieldEthDst, FieldARPSha, FieldARPTha:
+		return net.HardwareAddr(v).String()
+	case FieldIPSrc, FieldIPDst, FieldARPSpa, FieldARPTpa, FieldTunDst, FieldTunSrc:
+		if a, ok := netip.AddrFromSlice(v); ok {
+			return a.String()
+		}
+	case FieldCTState:
+		return fmt.Sprintf("%#x", beUint(v))
+	case FieldInPort, FieldIPProto, FieldARPOp, FieldTCPSrc, FieldTCPDst, FieldUDPSrc, FieldUDPDst, FieldSCTPDst, FieldICMPType:
+		return fmt.Sprintf("%d", beUint(v))
+	}
+	return fmt.Sprintf("%#x", beUint(v))
+}
+
+func beUint(v []byte) uint64 {
+	var n uint64
+	for _, b := range v {
+		n = n<<8 | uint64(b)
+	}
+	return n
+}
+
+func be(n uint64, width int) []byte {
+	out := make([]byte, width)
+	for i := width - 1; i >= 0; i-- {
+		out[i] = byte(n)
+		n >>= 8
+	}
+	return out
+}
