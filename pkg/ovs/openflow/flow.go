@@ -127,8 +127,15 @@ func ActionsString(as []Action) string {
 	return strings.Join(parts, ",")
 }
 
-// String prints field=value[/mask].
+// String prints field=value[/mask], with ct_state as flags (+trk-new)
+// and IPv4 masks as prefix lengths, as ovs-ofctl does.
 func (m MatchField) String() string {
+	if m.Field == FieldCTState {
+		return string(m.Field) + "=" + ctStateString(uint32(beUint(m.Value)), uint32(beUint(m.Mask)))
+	}
+	if ones, ok := prefixLen(m.Mask); ok && (m.Field == FieldIPSrc || m.Field == FieldIPDst || m.Field == FieldARPSpa || m.Field == FieldARPTpa) {
+		return fmt.Sprintf("%s=%s/%d", m.Field, formatValue(m.Field, m.Value), ones)
+	}
 	s := string(m.Field) + "=" + formatValue(m.Field, m.Value)
 	if m.Mask != nil {
 		s += "/" + formatValue(m.Field, m.Mask)
@@ -183,4 +190,36 @@ func be(n uint64, width int) []byte {
 		n >>= 8
 	}
 	return out
+}
+
+var ctFlags = []struct {
+	bit  uint32
+	name string
+}{{0x01, "new"}, {0x02, "est"}, {0x04, "rel"}, {0x08, "rpl"}, {0x10, "inv"}, {0x20, "trk"}, {0x40, "snat"}, {0x80, "dnat"}}
+
+func ctStateString(value, mask uint32) string {
+	if mask == 0 {
+		mask = 0xff
+	}
+	var b strings.Builder
+	for _, f := range ctFlags {
+		if mask&f.bit == 0 {
+			continue
+		}
+		if value&f.bit != 0 {
+			b.WriteString("+" + f.name)
+		} else {
+			b.WriteString("-" + f.name)
+		}
+	}
+	return b.String()
+}
+
+// prefixLen returns the length of a contiguous network mask.
+func prefixLen(mask []byte) (int, bool) {
+	if len(mask) != 4 {
+		return 0, false
+	}
+	ones, bits := net.IPMask(mask).Size()
+	return ones, bits == 32
 }

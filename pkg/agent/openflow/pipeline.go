@@ -1,0 +1,138 @@
+// Package openflow declares the agent's OpenFlow pipeline as data (the
+// tables in order, the registers and marks with their bit layout) and builds
+// the flows of each feature from plain inputs. It does no I/O: the flows it
+// returns are installed by a FlowSyncer.
+//
+//	     ┌────────────┐  ┌──────────┐  ┌────────────┐  ┌──────────────┐
+//	in ─▶│0 Classifier│─▶│10 Spoof- │─▶│30 CT zone  │─▶│31 CT state   │─▶ 40 DNAT ─▶ 50/60 Egress
+//	     └────────────┘  │   Guard  │  └────────────┘  └──────────────┘        │
+//	       tun0 ─────────┼──────────┼──────▲                                    ▼
+//	                     └────┬─────┘                  70 L3 forwarding ─▶ 80 L2 forwarding calc
+//	                    ARP   ▼                                                 │
+//	                     20 ARP responder                90/100 Ingress ◀──────┘
+//	                                                           │
+//	                                                105 CT commit ─▶ 110 Output
+//
+// How to add a table: declare it in Tables in pipeline order with a number
+// between its neighbours, give its default (miss) flow in defaultFlows, and
+// write a builder that returns the feature's flows; the syncer installs and
+// removes them by owner.
+package openflow
+
+import (
+	"fmt"
+
+	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
+)
+
+// Table is one stage of the pipeline.
+type Table struct {
+	ID   uint8
+	Name string
+	// Miss is where a packet that matches no flow goes: a later table, or
+	// nowhere (drop) when MissDrop.
+	Miss     uint8
+	MissDrop bool
+}
+
+// The pipeline, in order. Numbers follow Antrea 0.1 so that dumps read the
+// same as in its documentation.
+var (
+	ClassifierTable      = Table{ID: 0, Name: "Classification", MissDrop: true}
+	SpoofGuardTable      = Table{ID: 10, Name: "SpoofGuard", MissDrop: true}
+	ARPResponderTable    = Table{ID: 20, Name: "ARPResponder", MissDrop: true}
+	ConntrackTable       = Table{ID: 30, Name: "ConntrackZone", Miss: 31}
+	ConntrackStateTable  = Table{ID: 31, Name: "ConntrackState", Miss: 40}
+	DNATTable            = Table{ID: 40, Name: "DNAT", Miss: 50}
+	EgressRuleTable      = Table{ID: 50, Name: "EgressRule", Miss: 60}
+	EgressDefaultTable   = Table{ID: 60, Name: "EgressDefaultRule", Miss: 70}
+	L3ForwardingTable    = Table{ID: 70, Name: "L3Forwarding", Miss: 80}
+	L2ForwardingTable    = Table{ID: 80, Name: "L2ForwardingCalc", Miss: 90}
+	IngressRuleTable     = Table{ID: 90, Name: "IngressRule", Miss: 100}
+	IngressDefaultTable  = Table{ID: 100, Name: "IngressDefaultRule", Miss: 105}
+	ConntrackCommitTable = Table{ID: 105, Name: "ConntrackCommit", Miss: 110}
+	OutputTable          = Table{ID: 110, Name: "Output", MissDrop: true}
+
+	Tables = []Table{
+		ClassifierTable, SpoofGuardTable, ARPResponderTable, ConntrackTable, ConntrackStateTable,
+		DNATTable, EgressRuleTable, EgressDefaultTable, L3ForwardingTable, L2ForwardingTable,
+		IngressRuleTable, IngressDefaultTable, ConntrackCommitTable, OutputTable,
+	}
+)
+
+// TableName returns the name of table id ("" if unknown).
+func TableName(id uint8) string {
+	for _, t := range Tables {
+		if t.ID == id {
+			return t.Name
+		}
+	}
+	return ""
+}
+
+// Registers and marks. Each is declared once with its bit range.
+//
+//	reg0[0..15]  PortTypeField: where the packet entered: 0 tunnel, 1 gateway, 2 local pod
+//	reg0[16]     OutputKnownBit: L2 forwarding found the output port (in reg1)
+//	reg1         OutputPortReg: the ofport to output to
+//	ct_mark 0x20 GatewayCTMark: the connection was initiated through the gateway
+//	ct zone 65520 CTZone: the zone of all pod traffic
+type RegField struct {
+	Reg        int
+	Start, End int
+}
+
+var (
+	PortTypeField  = RegField{Reg: 0, Start: 0, End: 15}
+	OutputKnownBit = RegField{Reg: 0, Start: 16, End: 16}
+	OutputPortReg  = RegField{Reg: 1, Start: 0, End: 31}
+)
+
+// Values of PortTypeField.
+const (
+	PortTypeTunnel  = 0
+	PortTypeGateway = 1
+	PortTypePod     = 2
+)
+
+// Conntrack.
+const (
+	CTZone        uint16 = 0xfff0 // 65520
+	GatewayCTMark uint32 = 0x20
+)
+
+// Mask returns the register mask of the field's bits.
+func (f RegField) Mask() uint32 {
+	n := f.End - f.Start + 1
+	if n >= 32 {
+		return 0xffffffff
+	}
+	return ((1 << n) - 1) << f.Start
+}
+
+// Match matches value in the field's bits.
+func (f RegField) Match(value uint32) of.MatchField {
+	return of.MatchReg(f.Reg, value<<f.Start, f.Mask())
+}
+
+// Load writes value into the field's bits.
+func (f RegField) Load(value uint32) of.Action {
+	return of.LoadReg{Field: of.Reg(f.Reg), Start: f.Start, End: f.End, Value: uint64(value)}
+}
+
+func (f RegField) String() string { return fmt.Sprintf("reg%d[%d..%d]", f.Reg, f.Start, f.End) }
+
+func gotoTable(t Table) of.Action { return of.Resubmit{Table: t.ID} }
+
+// defaultFlows are the miss flows of every table.
+func defaultFlows() []of.Flow {
+	flows := make([]of.Flow, 0, len(Tables))
+	for _, t := range Tables {
+		f := of.Flow{Table: t.ID, Priority: 0}
+		if !t.MissDrop {
+			f.Actions = []of.Action{of.Resubmit{Table: t.Miss}}
+		}
+		flows = append(flows, f)
+	}
+	return flows
+}

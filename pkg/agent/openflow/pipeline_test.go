@@ -1,0 +1,152 @@
+package openflow
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var testNode = NodeConfig{
+	GatewayOFPort: 2,
+	TunnelOFPort:  1,
+	GatewayMAC:    net.HardwareAddr{0x02, 0, 0, 0, 0, 0x01},
+	GatewayIP:     netip.MustParseAddr("10.10.0.1"),
+	PodCIDR:       netip.MustParsePrefix("10.10.0.0/24"),
+}
+
+var testPod = PodPort{OFPort: 3, MAC: net.HardwareAddr{0x02, 0, 0, 0, 0, 0x03}, IP: netip.MustParseAddr("10.10.0.3")}
+
+var testRemote = RemoteNode{
+	PodCIDR:   netip.MustParsePrefix("10.10.1.0/24"),
+	GatewayIP: netip.MustParseAddr("10.10.1.1"),
+	NodeIP:    netip.MustParseAddr("172.18.0.12"),
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err, "run go test -update to create %s", path)
+	assert.Equal(t, string(want), got)
+}
+
+type recordingBundler struct {
+	adds, dels [][]of.Flow
+	fail       error
+}
+
+func (r *recordingBundler) Bundle(_ context.Context, add, del []of.Flow) error {
+	if r.fail != nil {
+		err := r.fail
+		r.fail = nil
+		return err
+	}
+	r.adds = append(r.adds, add)
+	r.dels = append(r.dels, del)
+	return nil
+}
+
+func TestPipelineGolden(t *testing.T) {
+	b := &recordingBundler{}
+	s := NewFlowSyncer(b, 1)
+	ctx := context.Background()
+	require.NoError(t, s.Sync(ctx, "base", CategoryBase, BaseFlows(testNode)))
+	require.NoError(t, s.Sync(ctx, "pod/c3", CategoryPod, PodFlows(testNode, testPod)))
+	require.NoError(t, s.Sync(ctx, "node/node-2", CategoryNode, RemoteNodeFlows(testNode, testRemote)))
+	golden(t, "pipeline.golden", s.Dump())
+}
+
+func TestTablesAreOrderedAndMissesGoForward(t *testing.T) {
+	for i, tbl := range Tables {
+		if i > 0 {
+			assert.Greater(t, tbl.ID, Tables[i-1].ID, "tables are declared in pipeline order")
+		}
+		if !tbl.MissDrop {
+			assert.Greater(t, tbl.Miss, tbl.ID, "table %s misses forward", tbl.Name)
+			assert.NotEmpty(t, TableName(tbl.Miss), "table %s misses to a declared table", tbl.Name)
+		}
+	}
+}
+
+func TestSyncDiffs(t *testing.T) {
+	b := &recordingBundler{}
+	s := NewFlowSyncer(b, 7)
+	ctx := context.Background()
+	flows := PodFlows(testNode, testPod)
+	require.NoError(t, s.Sync(ctx, "pod/c3", CategoryPod, flows))
+	require.Len(t, b.adds, 1)
+	assert.Len(t, b.adds[0], len(flows))
+	for _, f := range b.adds[0] {
+		assert.Equal(t, uint64(7), f.Cookie>>RoundShift, "flows carry the round in their cookie")
+	}
+
+	// The same desired state sends nothing.
+	require.NoError(t, s.Sync(ctx, "pod/c3", CategoryPod, flows))
+	assert.Len(t, b.adds, 1)
+
+	// A changed MAC changes only the flows that mention it.
+	moved := testPod
+	moved.MAC = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x33}
+	require.NoError(t, s.Sync(ctx, "pod/c3", CategoryPod, PodFlows(testNode, moved)))
+	require.Len(t, b.adds, 2)
+	assert.Len(t, b.adds[1], 5, "classifier flow unchanged")
+	assert.Len(t, b.dels[1], 3, "old spoofguard and L2 flows whose match changed")
+
+	// Delete removes everything of the owner.
+	require.NoError(t, s.Delete(ctx, "pod/c3"))
+	assert.Len(t, b.dels[2], len(flows))
+	assert.Empty(t, s.Owners())
+}
+
+func TestSyncFailureKeepsCacheForRetry(t *testing.T) {
+	b := &recordingBundler{fail: errors.New("bundle rejected")}
+	s := NewFlowSyncer(b, 1)
+	ctx := context.Background()
+	err := s.Sync(ctx, "base", CategoryBase, BaseFlows(testNode))
+	require.ErrorContains(t, err, "bundle rejected")
+	assert.Empty(t, s.Flows(), "nothing is recorded as installed after a failed bundle")
+	require.NoError(t, s.Sync(ctx, "base", CategoryBase, BaseFlows(testNode)))
+	assert.Len(t, b.adds[0], len(BaseFlows(testNode)), "the retry sends the whole change")
+}
+
+func TestSharedFlowStaysWhileAnotherOwnerNeedsIt(t *testing.T) {
+	b := &recordingBundler{}
+	s := NewFlowSyncer(b, 1)
+	ctx := context.Background()
+	shared := arpResponder(netip.MustParseAddr("10.10.1.1"), GlobalVirtualMAC)
+	require.NoError(t, s.Sync(ctx, "a", CategoryNode, []of.Flow{shared}))
+	require.NoError(t, s.Sync(ctx, "b", CategoryNode, []of.Flow{shared}))
+	require.NoError(t, s.Delete(ctx, "a"))
+	assert.Contains(t, s.Dump(), "arp_tpa=10.10.1.1")
+	for _, d := range b.dels {
+		assert.Empty(t, d)
+	}
+}
+
+func TestReplayInstallsEverything(t *testing.T) {
+	b := &recordingBundler{}
+	s := NewFlowSyncer(b, 1)
+	ctx := context.Background()
+	require.NoError(t, s.Sync(ctx, "base", CategoryBase, BaseFlows(testNode)))
+	require.NoError(t, s.Sync(ctx, "pod/c3", CategoryPod, PodFlows(testNode, testPod)))
+	require.NoError(t, s.Replay(ctx))
+	last := b.adds[len(b.adds)-1]
+	assert.Equal(t, len(BaseFlows(testNode))+len(PodFlows(testNode, testPod)), len(last))
+	assert.Equal(t, strings.Count(s.Dump(), "\n"), len(last))
+}

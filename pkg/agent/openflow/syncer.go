@@ -1,0 +1,186 @@
+package openflow
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
+)
+
+// Bundler applies flow changes atomically: deletes, then adds (an add
+// replaces a flow with the same table, priority and match).
+type Bundler interface {
+	Bundle(ctx context.Context, add, del []of.Flow) error
+}
+
+// Cookie layout: the top 16 bits carry the agent's round (incremented at
+// each start), so that flows of an earlier round can be swept after a
+// restart; the next 8 bits the category of the owner, for debugging.
+const (
+	RoundShift    = 48
+	RoundMask     = uint64(0xffff) << RoundShift
+	categoryShift = 40
+)
+
+// Categories of flow owners.
+const (
+	CategoryBase   = 1
+	CategoryPod    = 2
+	CategoryNode   = 3
+	CategoryPolicy = 4
+)
+
+// FlowSyncer keeps what is installed in the bridge, per owner (e.g.
+// "pod/<container>"), and changes it by diff: Sync(owner, desired) sends
+// one bundle with exactly the flows to add and delete. A failed bundle
+// leaves the cache as it was, so the next Sync retries the same change.
+type FlowSyncer struct {
+	bundler Bundler
+	round   uint16
+
+	mu        sync.Mutex
+	installed map[string]map[string]of.Flow // owner -> flow key -> flow
+}
+
+// NewFlowSyncer returns a syncer that stamps flows with round.
+func NewFlowSyncer(b Bundler, round uint16) *FlowSyncer {
+	return &FlowSyncer{bundler: b, round: round, installed: map[string]map[string]of.Flow{}}
+}
+
+// Round is the round stamped into every cookie.
+func (s *FlowSyncer) Round() uint16 { return s.round }
+
+func (s *FlowSyncer) cookie(category int) uint64 {
+	return uint64(s.round)<<RoundShift | uint64(category&0xff)<<categoryShift
+}
+
+// Sync makes the owner's installed flows equal desired.
+func (s *FlowSyncer) Sync(ctx context.Context, owner string, category int, desired []of.Flow) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	want := make(map[string]of.Flow, len(desired))
+	for _, f := range desired {
+		f.Cookie = s.cookie(category)
+		k := f.Key()
+		if prev, dup := want[k]; dup && prev.String() != f.String() {
+			return fmt.Errorf("owner %s: two flows with the same match and different actions: %s", owner, k)
+		}
+		want[k] = f
+	}
+	have := s.installed[owner]
+	var add, del []of.Flow
+	for k, f := range want {
+		if old, ok := have[k]; !ok || old.String() != f.String() {
+			add = append(add, f)
+		}
+	}
+	for k, f := range have {
+		if _, ok := want[k]; !ok && !s.ownedElsewhere(owner, k) {
+			del = append(del, f)
+		}
+	}
+	if len(add) == 0 && len(del) == 0 {
+		return nil
+	}
+	sortFlows(add)
+	sortFlows(del)
+	if err := s.bundler.Bundle(ctx, add, del); err != nil {
+		return fmt.Errorf("install flows of %s (%d added, %d deleted): %w", owner, len(add), len(del), err)
+	}
+	if len(want) == 0 {
+		delete(s.installed, owner)
+	} else {
+		s.installed[owner] = want
+	}
+	return nil
+}
+
+// Delete removes every flow of owner.
+func (s *FlowSyncer) Delete(ctx context.Context, owner string) error {
+	return s.Sync(ctx, owner, 0, nil)
+}
+
+// ownedElsewhere reports whether another owner also installed the flow with
+// key k (the same ARP responder for two reasons, say); it must then stay.
+func (s *FlowSyncer) ownedElsewhere(owner, k string) bool {
+	for o, fs := range s.installed {
+		if o == owner {
+			continue
+		}
+		if _, ok := fs[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Replay installs every cached flow again in one bundle, e.g. after
+// ovs-vswitchd restarted with an empty bridge.
+func (s *FlowSyncer) Replay(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all := s.allLocked()
+	if err := s.bundler.Bundle(ctx, all, nil); err != nil {
+		return fmt.Errorf("replay %d flows: %w", len(all), err)
+	}
+	return nil
+}
+
+// Flows returns every installed flow, sorted.
+func (s *FlowSyncer) Flows() []of.Flow {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.allLocked()
+}
+
+// Owners returns the owners that have flows.
+func (s *FlowSyncer) Owners() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	owners := make([]string, 0, len(s.installed))
+	for o := range s.installed {
+		owners = append(owners, o)
+	}
+	sort.Strings(owners)
+	return owners
+}
+
+func (s *FlowSyncer) allLocked() []of.Flow {
+	seen := map[string]bool{}
+	var all []of.Flow
+	for _, fs := range s.installed {
+		for k, f := range fs {
+			if !seen[k] {
+				seen[k] = true
+				all = append(all, f)
+			}
+		}
+	}
+	sortFlows(all)
+	return all
+}
+
+// Dump prints every installed flow, one per line, in pipeline order.
+func (s *FlowSyncer) Dump() string {
+	var b strings.Builder
+	for _, f := range s.Flows() {
+		b.WriteString(f.String())
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func sortFlows(fs []of.Flow) {
+	sort.Slice(fs, func(i, j int) bool {
+		if fs[i].Table != fs[j].Table {
+			return fs[i].Table < fs[j].Table
+		}
+		if fs[i].Priority != fs[j].Priority {
+			return fs[i].Priority > fs[j].Priority
+		}
+		return fs[i].Key() < fs[j].Key()
+	})
+}
