@@ -1,0 +1,133 @@
+// Package config is the agent's configuration file, antrea-agent.conf: its
+// keys, their defaults, and validation that names the bad key.
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"os"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Datapath types of the OVS bridge.
+const (
+	DatapathSystem = "system"
+	DatapathNetdev = "netdev"
+)
+
+// Tunnel types.
+const (
+	TunnelVXLAN  = "vxlan"
+	TunnelGeneve = "geneve"
+)
+
+// AgentConfig is antrea-agent.conf. Every key is documented in
+// docs/configuration.md.
+type AgentConfig struct {
+	// OVSBridge is the integration bridge the agent owns.
+	OVSBridge string `json:"ovsBridge"`
+	// OVSDatapathType is "system" (kernel datapath, production) or
+	// "netdev" (userspace datapath).
+	OVSDatapathType string `json:"ovsDatapathType"`
+	// OVSRunDir holds the OVSDB socket (db.sock) and the bridges'
+	// OpenFlow management sockets (<bridge>.mgmt).
+	OVSRunDir string `json:"ovsRunDir"`
+	// HostGateway is the name of the gateway port (internal) on the bridge.
+	HostGateway string `json:"hostGateway"`
+	// TunnelType is "vxlan" or "geneve".
+	TunnelType string `json:"tunnelType"`
+	// DefaultMTU of pod interfaces; 0 means the uplink's MTU minus the
+	// tunnel overhead.
+	DefaultMTU int `json:"defaultMTU"`
+	// ServiceCIDR is the cluster's Service range.
+	ServiceCIDR string `json:"serviceCIDR"`
+	// CNISocket is where the agent serves the CNI plugin.
+	CNISocket string `json:"cniSocket"`
+	// CNIConfDir and CNIBinDir are where the agent installs its CNI
+	// config and the antrea-cni binary (what the install-cni init
+	// container does in the manifest).
+	CNIConfDir string `json:"cniConfDir"`
+	CNIBinDir  string `json:"cniBinDir"`
+	// StateDir keeps the agent's state on the node, e.g. the IPAM store.
+	StateDir string `json:"stateDir"`
+	// NodeName of this node; the NODE_NAME environment variable overrides
+	// it, as the manifest sets it from the downward API.
+	NodeName string `json:"nodeName"`
+	// Kubeconfig to reach the API; empty means in-cluster.
+	Kubeconfig string `json:"kubeconfig"`
+}
+
+// Default returns the configuration with every default filled in.
+func Default() AgentConfig {
+	return AgentConfig{
+		OVSBridge:       "br-int",
+		OVSDatapathType: DatapathSystem,
+		OVSRunDir:       "/var/run/openvswitch",
+		HostGateway:     "gw0",
+		TunnelType:      TunnelVXLAN,
+		ServiceCIDR:     "10.96.0.0/12",
+		CNISocket:       "/var/run/antrea/cni.sock",
+		CNIConfDir:      "/etc/cni/net.d",
+		CNIBinDir:       "/opt/cni/bin",
+		StateDir:        "/var/lib/antrea",
+	}
+}
+
+// Load reads the file at path over the defaults and validates it. Unknown
+// keys are errors, so that a typo never silently falls back to a default.
+func Load(path string) (AgentConfig, error) {
+	cfg := Default()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("read agent config: %w", err)
+	}
+	if len(bytes.TrimSpace(data)) > 0 {
+		if err := yaml.UnmarshalStrict(data, &cfg); err != nil {
+			return cfg, fmt.Errorf("agent config %s: %w", path, err)
+		}
+	}
+	if n := os.Getenv("NODE_NAME"); n != "" {
+		cfg.NodeName = n
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("agent config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Validate names the first key with a bad value.
+func (c AgentConfig) Validate() error {
+	switch {
+	case c.OVSBridge == "" || len(c.OVSBridge) > 15:
+		return fmt.Errorf("ovsBridge %q: must be 1-15 characters", c.OVSBridge)
+	case c.OVSDatapathType != DatapathSystem && c.OVSDatapathType != DatapathNetdev:
+		return fmt.Errorf("ovsDatapathType %q: must be %q or %q", c.OVSDatapathType, DatapathSystem, DatapathNetdev)
+	case c.HostGateway == "" || len(c.HostGateway) > 15:
+		return fmt.Errorf("hostGateway %q: must be 1-15 characters", c.HostGateway)
+	case c.TunnelType != TunnelVXLAN && c.TunnelType != TunnelGeneve:
+		return fmt.Errorf("tunnelType %q: must be %q or %q", c.TunnelType, TunnelVXLAN, TunnelGeneve)
+	case c.DefaultMTU != 0 && (c.DefaultMTU < 576 || c.DefaultMTU > 9216):
+		return fmt.Errorf("defaultMTU %d: must be 0 (auto) or between 576 and 9216", c.DefaultMTU)
+	case c.CNISocket == "":
+		return fmt.Errorf("cniSocket: must not be empty")
+	case c.OVSRunDir == "":
+		return fmt.Errorf("ovsRunDir: must not be empty")
+	case c.StateDir == "":
+		return fmt.Errorf("stateDir: must not be empty")
+	case c.NodeName == "":
+		return fmt.Errorf("nodeName: must be set (or the NODE_NAME environment variable)")
+	}
+	if _, err := netip.ParsePrefix(c.ServiceCIDR); err != nil {
+		return fmt.Errorf("serviceCIDR %q: %w", c.ServiceCIDR, err)
+	}
+	return nil
+}
+
+// TunnelOverhead is the bytes the tunnel adds to each packet.
+func (c AgentConfig) TunnelOverhead() int {
+	// Outer IPv4 (20) + UDP (8) + VXLAN (8) or Geneve (8, no options) +
+	// inner Ethernet (14) = 50.
+	return 50
+}

@@ -1,0 +1,68 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func write(t *testing.T, content string) string {
+	p := filepath.Join(t.TempDir(), "antrea-agent.conf")
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
+	return p
+}
+
+func TestLoad(t *testing.T) {
+	t.Setenv("NODE_NAME", "")
+	tests := []struct {
+		name    string
+		content string
+		wantErr string
+		check   func(*testing.T, AgentConfig)
+	}{
+		{"defaults", "nodeName: n1\n", "", func(t *testing.T, c AgentConfig) {
+			assert.Equal(t, "br-int", c.OVSBridge)
+			assert.Equal(t, DatapathSystem, c.OVSDatapathType)
+			assert.Equal(t, TunnelVXLAN, c.TunnelType)
+			assert.Equal(t, 0, c.DefaultMTU)
+		}},
+		{"netdev geneve", "nodeName: n1\novsDatapathType: netdev\ntunnelType: geneve\ndefaultMTU: 1450\n", "", func(t *testing.T, c AgentConfig) {
+			assert.Equal(t, DatapathNetdev, c.OVSDatapathType)
+			assert.Equal(t, TunnelGeneve, c.TunnelType)
+			assert.Equal(t, 1450, c.DefaultMTU)
+		}},
+		{"unknown key", "nodeName: n1\novsBrigde: br0\n", `unknown field "ovsBrigde"`, nil},
+		{"bad datapath", "nodeName: n1\novsDatapathType: dpdk\n", `ovsDatapathType "dpdk"`, nil},
+		{"bad tunnel", "nodeName: n1\ntunnelType: gre\n", `tunnelType "gre"`, nil},
+		{"bad mtu", "nodeName: n1\ndefaultMTU: 100\n", "defaultMTU 100", nil},
+		{"bad service cidr", "nodeName: n1\nserviceCIDR: 10.96.0.0\n", `serviceCIDR "10.96.0.0"`, nil},
+		{"no node name", "ovsBridge: br-int\n", "nodeName: must be set", nil},
+		{"not yaml", "nodeName: [\n", "agent config", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(write(t, tc.content))
+			if tc.wantErr != "" {
+				assert.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			tc.check(t, c)
+		})
+	}
+}
+
+func TestNodeNameFromEnvironment(t *testing.T) {
+	t.Setenv("NODE_NAME", "from-env")
+	c, err := Load(write(t, "nodeName: from-file\n"))
+	require.NoError(t, err)
+	assert.Equal(t, "from-env", c.NodeName)
+}
+
+func TestMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.conf"))
+	assert.ErrorContains(t, err, "read agent config")
+}
