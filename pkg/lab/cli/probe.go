@@ -62,7 +62,7 @@ func newMatrixCommand(g *globals) *cobra.Command {
 	var port int
 	var protocol, to string
 	var timeout time.Duration
-	var concurrency int
+	var concurrency, attempts int
 	cmd := &cobra.Command{
 		Use:   "matrix --namespaces x,y,z --port 80",
 		Short: "Probe every ordered pod pair of the namespaces and print the reachability truth table",
@@ -106,7 +106,7 @@ func newMatrixCommand(g *globals) *cobra.Command {
 			if len(eps) == 0 {
 				return fmt.Errorf("no pods in namespaces %s", strings.Join(namespaces, ","))
 			}
-			t, err := probe.Matrix(ctx, eps, strings.ToLower(protocol), timeout, concurrency)
+			t, err := probe.Matrix(ctx, eps, strings.ToLower(protocol), timeout, concurrency, attempts)
 			if err != nil {
 				return err
 			}
@@ -119,6 +119,7 @@ func newMatrixCommand(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&to, "to", "pod-ip", "probe each pod's IP (pod-ip) or its Service s-<ns>-<pod> (service)")
 	cmd.Flags().DurationVar(&timeout, "timeout", time.Second, "per-probe timeout")
 	cmd.Flags().IntVar(&concurrency, "concurrency", 32, "probes in flight at once")
+	cmd.Flags().IntVar(&attempts, "attempts", 2, "tries per pair before it counts as blocked")
 	return cmd
 }
 

@@ -21,7 +21,7 @@ func TestOptionsValidate(t *testing.T) {
 		{"zero nodes", Options{Nodes: 0, CNI: CNIBridge}, "--nodes 0"},
 		{"too many nodes", Options{Nodes: 101, CNI: CNIBridge}, "--nodes 101"},
 		{"unknown cni", Options{Nodes: 1, CNI: "calico"}, `--cni "calico"`},
-		{"antrea not built", Options{Nodes: 1, CNI: CNIAntrea}, "--cni antrea"},
+		{"antrea binaries missing", Options{Nodes: 1, CNI: CNIAntrea, BinDir: "/nonexistent", KubeBinDir: "/k", EtcdBin: "/e"}, "/nonexistent/antrea-agent"},
 		{"missing binaries", Options{Nodes: 1, CNI: CNIBridge, BinDir: "/nonexistent", KubeBinDir: "/nonexistent", EtcdBin: "/nonexistent/etcd"}, "missing programs (run 'make build'): /nonexistent/antrea-lab-kubelet"},
 	}
 	for _, tc := range tests {

@@ -40,9 +40,7 @@ func (o Options) Validate() error {
 		return fmt.Errorf("--nodes %d: must be between 1 and %d", o.Nodes, layout.MaxNodes)
 	}
 	switch o.CNI {
-	case CNIBridge:
-	case CNIAntrea:
-		return fmt.Errorf("--cni antrea: the antrea agent is not part of this build yet; use --cni bridge")
+	case CNIBridge, CNIAntrea:
 	default:
 		return fmt.Errorf("--cni %q: must be %q or %q", o.CNI, CNIBridge, CNIAntrea)
 	}
@@ -57,6 +55,10 @@ func (o Options) Validate() error {
 	if o.CNI == CNIBridge {
 		for _, p := range bridgePlugins {
 			need = append(need, filepath.Join(o.BinDir, "cni", p))
+		}
+	} else {
+		for _, p := range antreaBinaries {
+			need = append(need, filepath.Join(o.BinDir, p))
 		}
 	}
 	var missing []string
@@ -124,7 +126,7 @@ func up(ctx context.Context, lab layout.Lab, o Options) error {
 		return err
 	}
 
-	ids := []controlplane.Identity{controlplane.Admin, controlplane.ControllerManager, controlplane.Scheduler}
+	ids := []controlplane.Identity{controlplane.Admin, controlplane.ControllerManager, controlplane.Scheduler, AgentIdentity}
 	for _, n := range st.Nodes {
 		ids = append(ids, controlplane.KubeletIdentity(n))
 	}
@@ -157,12 +159,27 @@ func up(ctx context.Context, lab layout.Lab, o Options) error {
 	if err := <-ovsErr; err != nil {
 		return err
 	}
+	if o.CNI == CNIAntrea {
+		if err := grantAgentRole(ctx, client); err != nil {
+			return err
+		}
+	}
 	for i, n := range st.Nodes {
+		if o.CNI == CNIAntrea {
+			if err := prepareUplink(lab, n, netip.PrefixFrom(layout.NodeIP(i+1), layout.UnderlayPrefix.Bits())); err != nil {
+				return err
+			}
+		}
 		if err := prepareCNI(lab, o, n); err != nil {
 			return err
 		}
 		if err := startKubelet(lab, o, n, layout.NodeIP(i+1)); err != nil {
 			return err
+		}
+		if o.CNI == CNIAntrea {
+			if err := startAgent(lab, o, n); err != nil {
+				return err
+			}
 		}
 	}
 	if err := configureNodeNetworks(ctx, lab, o, client, st.Nodes); err != nil {
@@ -173,6 +190,9 @@ func up(ctx context.Context, lab layout.Lab, o Options) error {
 	}
 	if err := waitDefaultServiceAccount(ctx, client, o.Timeout); err != nil {
 		return err
+	}
+	if o.CNI == CNIAntrea {
+		primeNeighbors(lab, st.Nodes)
 	}
 	st.Ready = true
 	klog.InfoS("Lab is up", "name", lab.Name, "nodes", len(st.Nodes), "cni", o.CNI, "elapsed", time.Since(started))

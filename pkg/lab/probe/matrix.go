@@ -26,8 +26,13 @@ type Table struct {
 }
 
 // Matrix probes every ordered pair in parallel, at most concurrency at a
-// time. A probe that cannot run at all fails the whole matrix.
-func Matrix(ctx context.Context, eps []Endpoint, protocol string, timeout time.Duration, concurrency int) (Table, error) {
+// time, up to attempts times until it connects (the upstream suite retries
+// too: a first packet may be lost while a neighbour resolves). A probe that
+// cannot run at all fails the whole matrix.
+func Matrix(ctx context.Context, eps []Endpoint, protocol string, timeout time.Duration, concurrency, attempts int) (Table, error) {
+	if attempts < 1 {
+		attempts = 1
+	}
 	if concurrency < 1 {
 		concurrency = 1
 	}
@@ -46,7 +51,11 @@ func Matrix(ctx context.Context, eps []Endpoint, protocol string, timeout time.D
 			go func(i, j int, from, to Endpoint) {
 				defer wg.Done()
 				defer func() { <-sem }()
-				r, err := Probe(ctx, from.Netns, protocol, to.Addr, timeout)
+				var r Result
+				var err error
+				for a := 0; a < attempts && err == nil && !r.Connected; a++ {
+					r, err = Probe(ctx, from.Netns, protocol, to.Addr, timeout)
+				}
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {

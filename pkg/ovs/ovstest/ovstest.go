@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,4 +130,50 @@ func (o *OVS) stop(t testing.TB, pidDir string) {
 		t.Errorf("ovstest: %v", err)
 	}
 	_ = os.RemoveAll(o.Dir)
+}
+
+// RestartDB stops ovsdb-server and starts it again on the same database and
+// socket, as a restart of the daemon would; ovs-vswitchd and other clients
+// must reconnect by themselves.
+func (o *OVS) RestartDB(t testing.TB) {
+	t.Helper()
+	pidDir := filepath.Join(o.Dir, "pids")
+	recs, err := proc.Load(pidDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldPID := 0
+	for _, r := range recs {
+		if r.Name == "ovsdb-server" {
+			oldPID = r.PID
+			if err := r.Stop(2 * time.Second); err != nil {
+				t.Fatalf("ovstest: stop ovsdb-server: %v", err)
+			}
+		}
+	}
+	pidfile := filepath.Join(o.Dir, "ovsdb-server.pid")
+	args := append([]string{"netns", "exec", o.Netns, "env"}, o.inst.Env()...)
+	args = append(args, "ovsdb-server", filepath.Join(o.Dir, "conf.db"),
+		"--remote=punix:"+o.DBSocket(),
+		"--pidfile="+pidfile,
+		"--unixctl="+o.inst.DBCtl(),
+		"--log-file="+filepath.Join(o.Dir, "ovsdb-server.log"),
+		"--detach", "--no-chdir", "-vconsole:off")
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		t.Fatalf("ovstest: restart ovsdb-server: %v: %s", err, out)
+	}
+	// --detach returns once the daemon is ready; record its new PID.
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		data, err := os.ReadFile(pidfile)
+		pid, perr := strconv.Atoi(strings.TrimSpace(string(data)))
+		if err == nil && perr == nil && pid != oldPID {
+			if _, err := proc.Adopt(pidDir, "ovsdb-server", pid); err != nil {
+				t.Fatalf("ovstest: record restarted ovsdb-server: %v", err)
+			}
+			return
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("ovstest: restarted ovsdb-server wrote no new pid to %s", pidfile)
+		}
+	}
 }

@@ -1,0 +1,286 @@
+// Package agent wires the antrea-agent together: the bridge and its
+// gateway and tunnel ports, the OpenFlow pipeline, the pods, the routes to
+// other nodes, masquerading, and the CNI server. Run is the whole start-up
+// sequence, in order, with nothing hidden in package state.
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/ovs-cni/antrea/pkg/agent/cniinstall"
+	"github.com/ovs-cni/antrea/pkg/agent/cniserver"
+	"github.com/ovs-cni/antrea/pkg/agent/config"
+	"github.com/ovs-cni/antrea/pkg/agent/noderoute"
+	agentof "github.com/ovs-cni/antrea/pkg/agent/openflow"
+	"github.com/ovs-cni/antrea/pkg/agent/podconfig"
+	"github.com/ovs-cni/antrea/pkg/agent/podnet"
+	"github.com/ovs-cni/antrea/pkg/agent/route"
+	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
+	"github.com/ovs-cni/antrea/pkg/ovs/ovsdb"
+)
+
+// Fixed port numbers of the tunnel and the gateway on the bridge.
+const (
+	TunnelOFPort  = 1
+	GatewayOFPort = 2
+	// TunnelPortName is the tunnel port, as in the seed documents.
+	TunnelPortName = "tun0"
+	// roundKey keeps the flow round in the bridge's external_ids.
+	roundKey = "antrea-flow-round"
+)
+
+// Run starts the agent and blocks until ctx ends.
+func Run(ctx context.Context, cfg config.AgentConfig) error {
+	client, err := kubeClient(cfg.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	node, err := waitForPodCIDR(ctx, client, cfg.NodeName)
+	if err != nil {
+		return err
+	}
+	podCIDR, nodeIP, err := nodeAddresses(node)
+	if err != nil {
+		return err
+	}
+	gwIP := podCIDR.Addr().Next()
+	mtu := cfg.DefaultMTU
+	if mtu == 0 {
+		uplink, err := uplinkMTU(nodeIP)
+		if err != nil {
+			return err
+		}
+		mtu = uplink - cfg.TunnelOverhead()
+	}
+	klog.InfoS("Node network", "node", cfg.NodeName, "podCIDR", podCIDR, "nodeIP", nodeIP, "gateway", gwIP, "mtu", mtu)
+
+	// The bridge and its two fixed ports.
+	br, err := ovsdb.Connect(ctx, filepath.Join(cfg.OVSRunDir, "db.sock"), cfg.OVSBridge)
+	if err != nil {
+		return err
+	}
+	defer br.Close()
+	if err := br.EnsureBridge(ctx, ovsdb.BridgeConfig{
+		DatapathType: ovsdb.DatapathType(cfg.OVSDatapathType),
+		ExternalIDs:  map[string]string{"antrea-managed": "true"},
+	}); err != nil {
+		return err
+	}
+	prevRound, round, err := nextRound(ctx, br)
+	if err != nil {
+		return err
+	}
+	if _, err := br.EnsurePort(ctx, ovsdb.PortConfig{Name: TunnelPortName, Type: cfg.TunnelType,
+		Options: map[string]string{"key": "flow", "remote_ip": "flow"}, OFPortRequest: TunnelOFPort}); err != nil {
+		return err
+	}
+	if _, err := br.EnsurePort(ctx, ovsdb.PortConfig{Name: cfg.HostGateway, Type: ovsdb.PortTypeInternal,
+		OFPortRequest: GatewayOFPort, MTURequest: mtu}); err != nil {
+		return err
+	}
+	routes, err := route.New(cfg.HostGateway)
+	if err != nil {
+		return err
+	}
+	gwMAC, err := routes.ConfigureGateway(cfg.HostGateway, netip.PrefixFrom(gwIP, podCIDR.Bits()), mtu)
+	if err != nil {
+		return err
+	}
+	nodeCfg := agentof.NodeConfig{GatewayOFPort: GatewayOFPort, TunnelOFPort: TunnelOFPort,
+		GatewayMAC: gwMAC, GatewayIP: gwIP, PodCIDR: podCIDR}
+
+	// OpenFlow: every (re)connect replays what the syncer installed, so a
+	// restarted ovs-vswitchd gets the whole pipeline back.
+	var flows *agentof.FlowSyncer
+	conn := of.NewConn(filepath.Join(cfg.OVSRunDir, cfg.OVSBridge+".mgmt"), func(ctx context.Context) error {
+		if flows == nil {
+			return nil
+		}
+		klog.InfoS("OpenFlow connection (re)established; replaying flows")
+		return flows.Replay(ctx)
+	})
+	flows = agentof.NewFlowSyncer(conn, round)
+	go func() { _ = conn.Run(ctx) }()
+	if err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		return conn.Connected(), nil
+	}); err != nil {
+		return fmt.Errorf("connect to the OpenFlow socket of %s: %w", cfg.OVSBridge, err)
+	}
+	if err := flows.Sync(ctx, "base", agentof.CategoryBase, agentof.BaseFlows(nodeCfg)); err != nil {
+		return err
+	}
+
+	// Pods: rebuild from OVSDB, dropping those that went away meanwhile.
+	pods := podconfig.New(podconfig.Config{
+		Node: nodeCfg, MTU: mtu, DisableTxChecksum: cfg.OVSDatapathType == config.DatapathNetdev,
+		Bridge: br, Flows: flows,
+		IPAM: &podnet.IPAM{BinDir: cfg.CNIBinDir, DataDir: filepath.Join(cfg.StateDir, "ipam"), PodCIDR: podCIDR, Gateway: gwIP},
+		Ready: func() error {
+			if !conn.Connected() {
+				return fmt.Errorf("not connected to OVS")
+			}
+			return nil
+		},
+	})
+	exists, err := podsOnNode(ctx, client, cfg.NodeName)
+	if err != nil {
+		return err
+	}
+	if err := pods.Restore(ctx, exists); err != nil {
+		return err
+	}
+
+	// Other nodes: one synchronous pass before sweeping, so that no tunnel
+	// flow is missing in between.
+	factory := informers.NewSharedInformerFactory(client, 0)
+	nodes := noderoute.New(cfg.NodeName, nodeCfg, factory.Core().V1().Nodes(), flows, routes)
+	factory.Start(ctx.Done())
+	factory.WaitForCacheSync(ctx.Done())
+	if err := nodes.Sync(ctx); err != nil {
+		klog.ErrorS(err, "First node route sync failed; the controller retries")
+	}
+	if prevRound != round {
+		if err := conn.DeleteByCookie(ctx, uint64(prevRound)<<agentof.RoundShift, agentof.RoundMask); err != nil {
+			return fmt.Errorf("sweep flows of round %d: %w", prevRound, err)
+		}
+	}
+	if err := br.SetBridgeExternalIDs(ctx, map[string]string{roundKey: strconv.Itoa(int(round))}); err != nil {
+		return err
+	}
+	go nodes.Run(ctx)
+
+	if err := routes.EnsureMasquerade(ctx, podCIDR); err != nil {
+		return err
+	}
+
+	// Serve CNI, then tell the runtime we are here.
+	srv, err := cniserver.New(cniserver.Config{SocketPath: cfg.CNISocket, Configurator: pods})
+	if err != nil {
+		return err
+	}
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own executable: %w", err)
+	}
+	if err := cniinstall.Install(filepath.Dir(exe), cfg.CNIBinDir, cfg.CNIConfDir, cfg.CNISocket); err != nil {
+		return err
+	}
+	klog.InfoS("Agent ready", "node", cfg.NodeName, "round", round, "pods", len(pods.Pods()))
+	return srv.Serve(ctx)
+}
+
+func kubeClient(kubeconfig string) (kubernetes.Interface, error) {
+	var cfg *rest.Config
+	var err error
+	if kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+	} else {
+		cfg, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client config: %w", err)
+	}
+	return kubernetes.NewForConfig(cfg)
+}
+
+func waitForPodCIDR(ctx context.Context, client kubernetes.Interface, name string) (*corev1.Node, error) {
+	var node *corev1.Node
+	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
+		n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			if !apierrors.IsNotFound(err) {
+				klog.ErrorS(err, "Get own Node", "node", name)
+			}
+			return false, nil
+		}
+		node = n
+		return n.Spec.PodCIDR != "", nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node %s has no podCIDR: %w", name, err)
+	}
+	return node, nil
+}
+
+func nodeAddresses(n *corev1.Node) (netip.Prefix, netip.Addr, error) {
+	cidr, err := netip.ParsePrefix(n.Spec.PodCIDR)
+	if err != nil || !cidr.Addr().Is4() {
+		return netip.Prefix{}, netip.Addr{}, fmt.Errorf("node %s: podCIDR %q is not an IPv4 prefix", n.Name, n.Spec.PodCIDR)
+	}
+	r, ok := noderoute.RemoteNode(n)
+	if !ok {
+		return netip.Prefix{}, netip.Addr{}, fmt.Errorf("node %s has no IPv4 InternalIP", n.Name)
+	}
+	return cidr.Masked(), r.NodeIP, nil
+}
+
+// uplinkMTU is the MTU of the interface that holds the node's IP.
+func uplinkMTU(nodeIP netip.Addr) (int, error) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return 0, fmt.Errorf("list links: %w", err)
+	}
+	for _, l := range links {
+		addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if a.IP.Equal(net.IP(nodeIP.AsSlice())) {
+				return l.Attrs().MTU, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("no interface holds the node IP %s: set defaultMTU", nodeIP)
+}
+
+// nextRound reads the flow round of the previous agent from the bridge and
+// returns it with the next one (rounds wrap within 16 bits, never 0).
+func nextRound(ctx context.Context, br *ovsdb.Client) (uint16, uint16, error) {
+	ids, err := br.BridgeExternalIDs(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	prev, _ := strconv.Atoi(ids[roundKey])
+	next := uint16(prev + 1)
+	if next == 0 {
+		next = 1
+	}
+	return uint16(prev), next, nil
+}
+
+// podsOnNode returns a lookup of the pods the API server has on this node.
+func podsOnNode(ctx context.Context, client kubernetes.Interface, node string) (podconfig.PodExists, error) {
+	list, err := client.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("spec.nodeName", node).String()})
+	if err != nil {
+		return nil, fmt.Errorf("list pods of node %s: %w", node, err)
+	}
+	have := map[string]bool{}
+	for _, p := range list.Items {
+		have[p.Namespace+"/"+p.Name] = true
+	}
+	return func(ns, name string) bool { return have[ns+"/"+name] }, nil
+}

@@ -1,0 +1,148 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ovs-cni/antrea/pkg/lab/controlplane"
+	"github.com/ovs-cni/antrea/pkg/lab/layout"
+	"github.com/ovs-cni/antrea/pkg/lab/ovsnode"
+	"github.com/ovs-cni/antrea/pkg/lab/proc"
+	"github.com/ovs-cni/antrea/pkg/lab/underlay"
+)
+
+// AgentIdentity is the API identity of the agents the lab runs as
+// processes; its permissions are the agent's ClusterRole.
+var AgentIdentity = controlplane.Identity{File: "antrea-agent.conf", CommonName: "antrea-agent"}
+
+// antreaBinaries are what --cni antrea needs in bin/.
+var antreaBinaries = []string{"antrea-agent", "antrea-cni", "cni/host-local"}
+
+// UplinkBridge is the OVS bridge that holds a node's underlay NIC when the
+// datapath is userspace: OVS's userspace tunnels route through it.
+const UplinkBridge = "br-phy"
+
+// prepareUplink moves the node's underlay address from eth0 onto an OVS
+// netdev bridge br-phy that has eth0 as a port, as OVS's userspace tunnels
+// need (a plain kernel underlay fails with "native tunnel routing failed").
+func prepareUplink(lab layout.Lab, node string, addr netip.Prefix) error {
+	inst := ovsnode.Instance{Netns: lab.NodeNetns(node), Dir: lab.OVSDir(node)}
+	steps := [][]string{
+		{"ovs-vsctl", "--db=unix:" + inst.DBSocket(), "--may-exist", "add-br", UplinkBridge,
+			"--", "set", "bridge", UplinkBridge, "datapath_type=netdev", "other_config:hwaddr=" + macOf(lab, node),
+			"--", "--may-exist", "add-port", UplinkBridge, underlay.HostIfName},
+		{"ip", "addr", "flush", "dev", underlay.HostIfName},
+		{"ip", "addr", "add", addr.String(), "dev", UplinkBridge},
+		{"ip", "link", "set", UplinkBridge, "up"},
+		{"ethtool", "-K", underlay.HostIfName, "tx", "off"},
+	}
+	for _, s := range steps {
+		cmd := exec.Command("ip", append([]string{"netns", "exec", lab.NodeNetns(node)}, s...)...)
+		cmd.Env = append(os.Environ(), inst.Env()...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("node %s uplink: %s: %w: %s", node, strings.Join(s, " "), err, strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
+}
+
+// macOf gives br-phy the MAC of eth0, so the node keeps its L2 identity.
+func macOf(lab layout.Lab, node string) string {
+	out, err := exec.Command("ip", "netns", "exec", lab.NodeNetns(node), "cat", "/sys/class/net/"+underlay.HostIfName+"/address").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// AgentConfig is the antrea-agent.conf the lab gives a node's agent.
+func AgentConfig(lab layout.Lab, node string) string {
+	dir := filepath.Join(lab.NodeDir(node), "antrea")
+	return strings.Join([]string{
+		"ovsBridge: br-int",
+		"ovsDatapathType: netdev",
+		"ovsRunDir: " + lab.OVSDir(node),
+		"hostGateway: gw0",
+		"tunnelType: vxlan",
+		"serviceCIDR: " + layout.ServiceCIDR.String(),
+		"cniSocket: " + filepath.Join(dir, "cni.sock"),
+		"cniConfDir: " + lab.CNIConfDir(node),
+		"cniBinDir: " + lab.CNIBinDir(node),
+		"stateDir: " + dir,
+		"nodeName: " + node,
+		"kubeconfig: " + filepath.Join(lab.KubeconfigDir(), AgentIdentity.File),
+		"",
+	}, "\n")
+}
+
+func startAgent(lab layout.Lab, o Options, node string) error {
+	dir := filepath.Join(lab.NodeDir(node), "antrea")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	conf := filepath.Join(dir, "antrea-agent.conf")
+	if err := os.WriteFile(conf, []byte(AgentConfig(lab, node)), 0o644); err != nil {
+		return fmt.Errorf("write agent config of %s: %w", node, err)
+	}
+	_, err := proc.Start(lab.PIDDir(), proc.Spec{
+		Name:    node + "-antrea-agent",
+		Netns:   lab.NodeNetns(node),
+		Args:    []string{filepath.Join(o.BinDir, "antrea-agent"), "--config=" + conf},
+		LogFile: filepath.Join(lab.LogDir(), node+"-antrea-agent.log"),
+	})
+	return err
+}
+
+// grantAgentRole gives the agents' identity what the agent reads.
+func grantAgentRole(ctx context.Context, client kubernetes.Interface) error {
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "antrea-lab-agent"},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"nodes", "pods"}, Verbs: []string{"get", "list", "watch"}},
+		},
+	}
+	if _, err := client.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create ClusterRole %s: %w", role.Name, err)
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "antrea-lab-agent"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: AgentIdentity.CommonName}},
+	}
+	if _, err := client.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create ClusterRoleBinding %s: %w", binding.Name, err)
+	}
+	return nil
+}
+
+// primeNeighbors makes every node resolve every other node's underlay MAC.
+// OVS's userspace tunnels drop the first packet to a peer they have not
+// resolved yet; resolving at start keeps that out of the first pod
+// connections.
+func primeNeighbors(lab layout.Lab, nodes []string) {
+	var wg sync.WaitGroup
+	for _, from := range nodes {
+		for j := range nodes {
+			if nodes[j] == from {
+				continue
+			}
+			wg.Add(1)
+			go func(from string, to netip.Addr) {
+				defer wg.Done()
+				_ = exec.Command("ip", "netns", "exec", lab.NodeNetns(from), "ping", "-c1", "-W1", to.String()).Run()
+			}(from, layout.NodeIP(j+1))
+		}
+	}
+	wg.Wait()
+}
