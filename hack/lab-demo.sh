@@ -27,8 +27,9 @@ spec:
 YAML
 "$lab" kubectl -- -n demo rollout status deployment/web --timeout=90s
 "$lab" kubectl -- -n demo get pods -o wide
+echo "== the bridge of node-1, as in the seed's walk-through"
+"$lab" node-exec node-1 -- ovs-vsctl show
 echo "== reachability between the demo pods on port 80 (. connected, X blocked)"
-echo "   the reference bridge CNI has no cross-node routing: pods reach only pods of their own node"
 "$lab" matrix --namespaces demo --port 80
 echo
 echo "The lab stays up. Try: bin/antrea-lab status | bin/antrea-lab node-exec node-1 -- ip addr"

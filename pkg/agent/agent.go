@@ -95,14 +95,15 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 		return err
 	}
 	if _, err := br.EnsurePort(ctx, ovsdb.PortConfig{Name: cfg.HostGateway, Type: ovsdb.PortTypeInternal,
-		OFPortRequest: GatewayOFPort, MTURequest: mtu}); err != nil {
+		OFPortRequest: GatewayOFPort, MTURequest: mtu, MAC: GatewayMAC(gwIP).String()}); err != nil {
 		return err
 	}
 	routes, err := route.New(cfg.HostGateway)
 	if err != nil {
 		return err
 	}
-	gwMAC, err := routes.ConfigureGateway(cfg.HostGateway, netip.PrefixFrom(gwIP, podCIDR.Bits()), mtu)
+	gwAddr := netip.PrefixFrom(gwIP, podCIDR.Bits())
+	gwMAC, err := routes.ConfigureGateway(cfg.HostGateway, gwAddr, mtu)
 	if err != nil {
 		return err
 	}
@@ -111,13 +112,25 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 
 	// OpenFlow: every (re)connect replays what the syncer installed, so a
 	// restarted ovs-vswitchd gets the whole pipeline back.
+	// With the userspace datapath, a restarted ovs-vswitchd also re-creates
+	// the gateway's tap device: give it back its address first.
 	var flows *agentof.FlowSyncer
+	var nodes *noderoute.Controller
 	conn := of.NewConn(filepath.Join(cfg.OVSRunDir, cfg.OVSBridge+".mgmt"), func(ctx context.Context) error {
 		if flows == nil {
 			return nil
 		}
-		klog.InfoS("OpenFlow connection (re)established; replaying flows")
-		return flows.Replay(ctx)
+		klog.InfoS("OpenFlow connection re-established; restoring the gateway and replaying flows")
+		if _, err := routes.ConfigureGateway(cfg.HostGateway, gwAddr, mtu); err != nil {
+			return err
+		}
+		if err := flows.Replay(ctx); err != nil {
+			return err
+		}
+		if nodes != nil {
+			return nodes.Sync(ctx)
+		}
+		return nil
 	})
 	flows = agentof.NewFlowSyncer(conn, round)
 	go func() { _ = conn.Run(ctx) }()
@@ -153,7 +166,7 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 	// Other nodes: one synchronous pass before sweeping, so that no tunnel
 	// flow is missing in between.
 	factory := informers.NewSharedInformerFactory(client, 0)
-	nodes := noderoute.New(cfg.NodeName, nodeCfg, factory.Core().V1().Nodes(), flows, routes)
+	nodes = noderoute.New(cfg.NodeName, nodeCfg, factory.Core().V1().Nodes(), flows, routes)
 	factory.Start(ctx.Done())
 	factory.WaitForCacheSync(ctx.Done())
 	if err := nodes.Sync(ctx); err != nil {
@@ -190,6 +203,14 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 	}
 	klog.InfoS("Agent ready", "node", cfg.NodeName, "round", round, "pods", len(pods.Pods()))
 	return srv.Serve(ctx)
+}
+
+// GatewayMAC is the fixed MAC of the gateway port: locally administered,
+// unicast, and derived from the gateway IP so that it is stable across
+// restarts of the agent and of ovs-vswitchd.
+func GatewayMAC(gwIP netip.Addr) net.HardwareAddr {
+	ip := gwIP.As4()
+	return net.HardwareAddr{0x0e, 0x00, ip[0], ip[1], ip[2], ip[3]}
 }
 
 func kubeClient(kubeconfig string) (kubernetes.Interface, error) {

@@ -43,9 +43,12 @@ var (
 		_, file, _, _ := runtime.Caller(0)
 		return filepath.Join(filepath.Dir(file), "..", "..")
 	}()
-	labBin = filepath.Join(repoRoot, "bin", "antrea-lab")
-	// shared is the lab most tests use; TestMain brings it up.
-	shared *Lab
+	labBinDir = filepath.Join(repoRoot, "bin")
+	labBin    = filepath.Join(labBinDir, "antrea-lab")
+	// shared is the lab on the reference bridge CNI that the lab's own
+	// tests use; antreaLab runs our CNI. TestMain brings both up.
+	shared    *Lab
+	antreaLab *Lab
 )
 
 // NewLab returns a handle on lab `name` with its state under _output/<name>.
@@ -107,7 +110,7 @@ func (l *Lab) Down() error {
 			problems = append(problems, fmt.Sprintf("process %s (pid %d) survived", r.Name, r.PID))
 		}
 	}
-	if pids := processesMentioning(l.Layout.StateDir); len(pids) > 0 {
+	if pids := processesMentioning(l.Layout.StateDir + "/"); len(pids) > 0 {
 		problems = append(problems, fmt.Sprintf("processes still use %s: %v", l.Layout.StateDir, pids))
 	}
 	for _, p := range strings.Fields(string(created)) {
@@ -164,41 +167,69 @@ func runMain(m *testing.M) int {
 	if !runsTests {
 		return m.Run()
 	}
-	lab, err := NewLab("e2e")
+	bridgeLab, err := NewLab("e2e")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	// A previous run that was killed may have left the lab behind.
-	if _, _, code := lab.Run("down"); code != 0 {
-		fmt.Fprintln(os.Stderr, "e2e: could not clean up an earlier e2e lab")
+	antrea, err := NewLab("e2e-antrea")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	labs := []*Lab{bridgeLab, antrea}
+	downAll := func() error {
+		var errs []error
+		for _, l := range labs {
+			if err := l.Down(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", l.Layout.Name, err))
+			}
+		}
+		return errors.Join(errs...)
+	}
+	// A previous run that was killed may have left labs behind.
+	for _, l := range labs {
+		if _, _, code := l.Run("down"); code != 0 {
+			fmt.Fprintf(os.Stderr, "e2e: could not clean up an earlier lab %s\n", l.Layout.Name)
+		}
 	}
 	// Tear down on Ctrl-C as well as on the normal path.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-sig
-		_ = lab.Down()
+		_ = downAll()
 		os.Exit(1)
 	}()
+	// Both labs come up at once: a 2-node lab on the reference bridge CNI
+	// (the lab's own tests) and a 3-node lab on antrea.
 	start := time.Now()
-	if err := lab.Up("--nodes", "2", "--cni", "bridge"); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: FAIL: bring the lab up:", err)
-		dumpLogs(lab)
-		_ = lab.Down()
-		return 1
+	upErrs := make(chan error, 2)
+	go func() { upErrs <- bridgeLab.Up("--nodes", "2", "--cni", "bridge") }()
+	go func() { upErrs <- antrea.Up("--nodes", "3", "--cni", "antrea") }()
+	for range labs {
+		if err := <-upErrs; err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: FAIL: bring a lab up:", err)
+			for _, l := range labs {
+				dumpLogs(l)
+			}
+			_ = downAll()
+			return 1
+		}
 	}
-	fmt.Printf("e2e: lab up with 2 nodes in %.1fs\n", time.Since(start).Seconds())
-	shared = lab
+	fmt.Printf("e2e: labs up (bridge: 2 nodes, antrea: 3 nodes) in %.1fs\n", time.Since(start).Seconds())
+	shared, antreaLab = bridgeLab, antrea
 	code := m.Run()
 	if code != 0 {
-		dumpLogs(lab)
+		for _, l := range labs {
+			dumpLogs(l)
+		}
 	}
-	if err := lab.Down(); err != nil {
+	if err := downAll(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: FAIL: down left things behind:", err)
 		return 1
 	}
-	fmt.Println("e2e: lab down, nothing left behind")
+	fmt.Println("e2e: labs down, nothing left behind")
 	return code
 }
 

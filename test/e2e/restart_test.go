@@ -13,19 +13,27 @@ import (
 // restartKubelet stops a node's kubelet by its pid record, runs during(),
 // and starts it again with the same command line.
 func restartKubelet(t *testing.T, l *Lab, node string, during func()) {
+	restartProcess(t, l, node+"-kubelet", during)
+}
+
+// restartProcess stops a lab process by its pid record, runs during(), and
+// starts it again with the same command line.
+func restartProcess(t *testing.T, l *Lab, name string, during func()) {
 	t.Helper()
 	recs, err := proc.Load(l.Layout.PIDDir())
 	require.NoError(t, err)
 	var rec *proc.Record
 	for i := range recs {
-		if recs[i].Name == node+"-kubelet" {
+		if recs[i].Name == name {
 			rec = &recs[i]
 		}
 	}
-	require.NotNil(t, rec, "no pid record for %s-kubelet", node)
+	require.NotNil(t, rec, "no pid record for %s", name)
 	require.True(t, rec.Alive())
 	require.NoError(t, rec.Stop(5*time.Second))
-	during()
+	if during != nil {
+		during()
+	}
 	// The record's args already include "ip netns exec <node netns>".
 	_, err = proc.Start(l.Layout.PIDDir(), proc.Spec{
 		Name:    rec.Name,

@@ -149,6 +149,9 @@ func (c *Configurator) Add(ctx context.Context, req cniserver.PodRequest) (res *
 	if p := c.get(req.ContainerID); p != nil && p.IfName == req.IfName {
 		return c.result(p), nil // the runtime repeated ADD: answer from state
 	}
+	if !podnet.NetnsExists(req.Netns) {
+		return nil, cniserver.NewError(types.ErrInvalidEnvironmentVariables, "CNI_NETNS "+req.Netns+" does not exist", "")
+	}
 	p := &Pod{
 		ContainerID: req.ContainerID, IfName: req.IfName, Netns: req.Netns,
 		PodNamespace: req.PodNamespace, PodName: req.PodName,
@@ -169,6 +172,9 @@ func (c *Configurator) Add(ctx context.Context, req cniserver.PodRequest) (res *
 		return nil, cniserver.NewError(types.ErrInternal, "allocate an address", err.Error())
 	}
 	undo = append(undo, func() { c.logUndo(c.cfg.IPAM.Del(context.Background(), ipamReq), "release address") })
+	if len(ipamRes.IPs) == 0 {
+		return nil, cniserver.NewError(types.ErrInternal, "allocate an address", "IPAM returned no address")
+	}
 	ip, ok := netip.AddrFromSlice(ipamRes.IPs[0].Address.IP)
 	if !ok {
 		return nil, fmt.Errorf("IPAM returned an invalid address %v", ipamRes.IPs[0].Address)
@@ -181,8 +187,8 @@ func (c *Configurator) Add(ctx context.Context, req cniserver.PodRequest) (res *
 	}
 	undo = append(undo, func() { c.logUndo(podnet.DeleteVeth(p.HostIf), "delete veth") })
 	p.MAC = veth.PodMAC
+	// The result is the same one a repeated ADD gets from state.
 	out := c.result(p)
-	out.Routes, out.DNS = ipamRes.Routes, ipamRes.DNS
 	if err := podnet.ConfigureIP(req.Netns, req.IfName, out); err != nil {
 		return nil, err
 	}

@@ -3,9 +3,12 @@ package podnet
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/types"
@@ -55,14 +58,23 @@ func (m *IPAM) args(cmd string, r IPAMRequest) *invoke.Args {
 
 func (m *IPAM) plugin() string { return filepath.Join(m.BinDir, "host-local") }
 
-// Add allocates an address for the attachment (host-local returns the
-// same address again for a container it already knows).
+// Add allocates an address for the attachment. host-local refuses a
+// second allocation for the same container; Add then releases the first
+// one and allocates again.
 func (m *IPAM) Add(ctx context.Context, r IPAMRequest) (*current.Result, error) {
 	conf, err := m.conf("1.0.0")
 	if err != nil {
 		return nil, err
 	}
 	res, err := invoke.ExecPluginWithResult(ctx, m.plugin(), conf, m.args("ADD", r), m.exec)
+	if err != nil && strings.Contains(err.Error(), "duplicate allocation") {
+		// An earlier ADD of this container got its address but did not
+		// finish (the agent died): release it and allocate again.
+		if derr := m.Del(ctx, r); derr != nil {
+			return nil, fmt.Errorf("host-local ADD: %w (and releasing the earlier allocation failed: %v)", err, derr)
+		}
+		res, err = invoke.ExecPluginWithResult(ctx, m.plugin(), conf, m.args("ADD", r), m.exec)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("host-local ADD: %w", err)
 	}
@@ -89,25 +101,44 @@ func (m *IPAM) Del(ctx context.Context, r IPAMRequest) error {
 }
 
 // GC releases every address not held by one of valid (CNI 1.1 GC).
+// host-local has no GC of its own: its store (one file per address, named
+// by the address, holding the container ID and interface) is read, and
+// every allocation of an unlisted container is released through host-local
+// DEL, so the plugin's own locking and bookkeeping stay in charge.
 func (m *IPAM) GC(ctx context.Context, valid []types.GCAttachment) error {
-	conf, err := m.conf("1.1.0")
+	keep := map[string]bool{}
+	for _, a := range valid {
+		keep[a.ContainerID+"/"+a.IfName] = true
+	}
+	dir := filepath.Join(m.DataDir, "antrea")
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("read IPAM store %s: %w", dir, err)
 	}
-	var c map[string]any
-	if err := json.Unmarshal(conf, &c); err != nil {
-		return fmt.Errorf("decode host-local config: %w", err)
+	var errs []error
+	for _, e := range entries {
+		if _, err := netip.ParseAddr(e.Name()); err != nil {
+			continue // lock and last_reserved_ip files
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue // released meanwhile
+		}
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		id := strings.TrimSpace(lines[0])
+		ifName := "eth0"
+		if len(lines) > 1 {
+			ifName = strings.TrimSpace(lines[1])
+		}
+		if id == "" || keep[id+"/"+ifName] {
+			continue
+		}
+		if err := m.Del(ctx, IPAMRequest{ContainerID: id, IfName: ifName}); err != nil {
+			errs = append(errs, fmt.Errorf("release %s of container %s: %w", e.Name(), id, err))
+		}
 	}
-	if valid == nil {
-		valid = []types.GCAttachment{}
-	}
-	c["cni.dev/valid-attachments"] = valid
-	data, err := json.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("encode host-local GC config: %w", err)
-	}
-	if err := invoke.ExecPluginWithoutResult(ctx, m.plugin(), data, &invoke.Args{Command: "GC", Path: m.BinDir}, m.exec); err != nil {
-		return fmt.Errorf("host-local GC: %w", err)
-	}
-	return nil
+	return errors.Join(errs...)
 }

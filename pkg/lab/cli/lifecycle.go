@@ -37,7 +37,8 @@ func newUpCommand(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVar(&o.Nodes, "nodes", 2, "number of nodes")
-	cmd.Flags().StringVar(&o.CNI, "cni", cluster.CNIBridge, "pod network: bridge (reference bridge + host-local plugins) or antrea")
+	cmd.Flags().StringVar(&o.CNI, "cni", cluster.CNIAntrea, "pod network: antrea, or bridge (the reference bridge + host-local plugins, same-node only)")
+	cmd.Flags().StringVar(&o.TunnelType, "tunnel-type", "vxlan", "tunnel between nodes with --cni antrea: vxlan or geneve")
 	cmd.Flags().StringVar(&o.BinDir, "bin-dir", "", "folder of the lab's own binaries (default: this executable's folder)")
 	cmd.Flags().StringVar(&o.KubeBinDir, "kube-bin-dir", "", "folder of the Kubernetes binaries (default: the build cache of the pinned release)")
 	cmd.Flags().StringVar(&o.EtcdBin, "etcd", "/usr/bin/etcd", "etcd binary")
@@ -80,6 +81,26 @@ func newStatusCommand(g *globals) *cobra.Command {
 				return err
 			}
 			return cluster.PrintStatus(cmd.Context(), cmd.OutOrStdout(), lab, client)
+		},
+	}
+}
+
+func newRestartOVSCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "restart-ovs NODE",
+		Short: "Kill a node's ovs-vswitchd and start it again, as a crash and restart would",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			lab, err := g.lab()
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			if err := cluster.RestartVswitchd(lab, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "ovs-vswitchd of %s restarted in %.2fs\n", args[0], time.Since(start).Seconds())
+			return nil
 		},
 	}
 }

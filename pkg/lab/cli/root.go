@@ -113,6 +113,7 @@ that runs pods as network namespaces and calls CNI as a container runtime does.`
 		newNodeExecCommand(g),
 		newProbeCommand(g),
 		newMatrixCommand(g),
+		newRestartOVSCommand(g),
 	)
 	return root
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -67,14 +68,14 @@ func macOf(lab layout.Lab, node string) string {
 }
 
 // AgentConfig is the antrea-agent.conf the lab gives a node's agent.
-func AgentConfig(lab layout.Lab, node string) string {
+func AgentConfig(lab layout.Lab, node, tunnelType string) string {
 	dir := filepath.Join(lab.NodeDir(node), "antrea")
 	return strings.Join([]string{
 		"ovsBridge: br-int",
 		"ovsDatapathType: netdev",
 		"ovsRunDir: " + lab.OVSDir(node),
 		"hostGateway: gw0",
-		"tunnelType: vxlan",
+		"tunnelType: " + tunnelType,
 		"serviceCIDR: " + layout.ServiceCIDR.String(),
 		"cniSocket: " + filepath.Join(dir, "cni.sock"),
 		"cniConfDir: " + lab.CNIConfDir(node),
@@ -92,7 +93,7 @@ func startAgent(lab layout.Lab, o Options, node string) error {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
 	conf := filepath.Join(dir, "antrea-agent.conf")
-	if err := os.WriteFile(conf, []byte(AgentConfig(lab, node)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(AgentConfig(lab, node, o.TunnelType)), 0o644); err != nil {
 		return fmt.Errorf("write agent config of %s: %w", node, err)
 	}
 	_, err := proc.Start(lab.PIDDir(), proc.Spec{
@@ -145,4 +146,61 @@ func primeNeighbors(lab layout.Lab, nodes []string) {
 		}
 	}
 	wg.Wait()
+}
+
+// RestartVswitchd kills a node's ovs-vswitchd and starts it again on the
+// same database, as a crash and a restart by the init system would. With
+// --cni antrea it then gives br-phy back the node's address (its tap device
+// is re-created with the daemon), as the node's network configuration
+// would; the agent restores its own gateway when it reconnects.
+func RestartVswitchd(lab layout.Lab, node string) error {
+	st, err := LoadState(lab)
+	if err != nil {
+		return err
+	}
+	idx := -1
+	for i, n := range st.Nodes {
+		if n == node {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		return fmt.Errorf("unknown node %q: the lab has %s", node, strings.Join(st.Nodes, ", "))
+	}
+	recs, err := proc.Load(lab.PIDDir())
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if r.Name == node+"-ovs-vswitchd" {
+			if err := proc.Kill(r.PID, 0); err != nil {
+				return fmt.Errorf("kill ovs-vswitchd of %s: %w", node, err)
+			}
+		}
+	}
+	inst := ovsnode.Instance{Netns: lab.NodeNetns(node), Dir: lab.OVSDir(node)}
+	if err := inst.StartVswitchd(lab.PIDDir(), node+"-"); err != nil {
+		return err
+	}
+	if st.CNI != CNIAntrea {
+		return nil
+	}
+	addr := netip.PrefixFrom(layout.NodeIP(idx+1), layout.UnderlayPrefix.Bits())
+	for _, s := range [][]string{
+		{"ip", "addr", "replace", addr.String(), "dev", UplinkBridge},
+		{"ip", "link", "set", UplinkBridge, "up"},
+	} {
+		var out []byte
+		// The tap device appears once ovs-vswitchd has read its database.
+		for i := 0; i < 100; i++ {
+			if out, err = exec.Command("ip", append([]string{"netns", "exec", lab.NodeNetns(node)}, s...)...).CombinedOutput(); err == nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err != nil {
+			return fmt.Errorf("node %s: %s: %w: %s", node, strings.Join(s, " "), err, strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
 }

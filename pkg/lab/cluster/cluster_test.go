@@ -18,11 +18,12 @@ func TestOptionsValidate(t *testing.T) {
 		o    Options
 		want string
 	}{
-		{"zero nodes", Options{Nodes: 0, CNI: CNIBridge}, "--nodes 0"},
-		{"too many nodes", Options{Nodes: 101, CNI: CNIBridge}, "--nodes 101"},
-		{"unknown cni", Options{Nodes: 1, CNI: "calico"}, `--cni "calico"`},
-		{"antrea binaries missing", Options{Nodes: 1, CNI: CNIAntrea, BinDir: "/nonexistent", KubeBinDir: "/k", EtcdBin: "/e"}, "/nonexistent/antrea-agent"},
-		{"missing binaries", Options{Nodes: 1, CNI: CNIBridge, BinDir: "/nonexistent", KubeBinDir: "/nonexistent", EtcdBin: "/nonexistent/etcd"}, "missing programs (run 'make build'): /nonexistent/antrea-lab-kubelet"},
+		{"zero nodes", Options{Nodes: 0, CNI: CNIBridge, TunnelType: "vxlan"}, "--nodes 0"},
+		{"too many nodes", Options{Nodes: 101, CNI: CNIBridge, TunnelType: "vxlan"}, "--nodes 101"},
+		{"bad tunnel", Options{Nodes: 1, CNI: CNIAntrea, TunnelType: "gre"}, `--tunnel-type "gre"`},
+		{"unknown cni", Options{Nodes: 1, CNI: "calico", TunnelType: "vxlan"}, `--cni "calico"`},
+		{"antrea binaries missing", Options{Nodes: 1, CNI: CNIAntrea, TunnelType: "vxlan", BinDir: "/nonexistent", KubeBinDir: "/k", EtcdBin: "/e"}, "/nonexistent/antrea-agent"},
+		{"missing binaries", Options{Nodes: 1, CNI: CNIBridge, TunnelType: "vxlan", BinDir: "/nonexistent", KubeBinDir: "/nonexistent", EtcdBin: "/nonexistent/etcd"}, "missing programs (run 'make build'): /nonexistent/antrea-lab-kubelet"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

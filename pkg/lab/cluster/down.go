@@ -127,7 +127,7 @@ func Down(lab layout.Lab) (DownResult, error) {
 
 func nsOrder(lab layout.Lab, name string) int {
 	switch {
-	case strings.HasPrefix(name, lab.Name+"-pod-"):
+	case strings.HasPrefix(name, lab.PodNetns("")):
 		return 0
 	case name == lab.UnderlayNetns():
 		return 2

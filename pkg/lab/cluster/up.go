@@ -32,6 +32,8 @@ type Options struct {
 	KubeBinDir string // kube-apiserver, kube-controller-manager, kube-scheduler, kubectl
 	EtcdBin    string
 	Timeout    time.Duration
+	// TunnelType of the antrea agents: vxlan or geneve.
+	TunnelType string
 }
 
 // Validate checks the options and that every program they name exists.
@@ -43,6 +45,9 @@ func (o Options) Validate() error {
 	case CNIBridge, CNIAntrea:
 	default:
 		return fmt.Errorf("--cni %q: must be %q or %q", o.CNI, CNIBridge, CNIAntrea)
+	}
+	if o.TunnelType != "vxlan" && o.TunnelType != "geneve" {
+		return fmt.Errorf("--tunnel-type %q: must be vxlan or geneve", o.TunnelType)
 	}
 	need := []string{
 		filepath.Join(o.BinDir, "antrea-lab-kubelet"),

@@ -57,20 +57,22 @@ func NodeIP(i int) netip.Addr {
 	return netip.AddrFrom4([4]byte{172, 18, 0, byte(10 + i)})
 }
 
-// NetnsPrefix starts the name of every namespace of this lab.
-func (l Lab) NetnsPrefix() string { return l.Name + "-" }
+// NetnsPrefix starts the name of every namespace of this lab. The dot
+// cannot appear in lab names, so no lab's prefix is another lab's (a lab
+// "e2e" must not own the namespaces of a lab "e2e-antrea").
+func (l Lab) NetnsPrefix() string { return l.Name + "." }
 
 // UnderlayNetns holds the underlay bridge every host is plugged into.
-func (l Lab) UnderlayNetns() string { return l.Name + "-underlay" }
+func (l Lab) UnderlayNetns() string { return l.NetnsPrefix() + "underlay" }
 
 // ControlPlaneNetns runs etcd and the Kubernetes control plane.
-func (l Lab) ControlPlaneNetns() string { return l.Name + "-control-plane" }
+func (l Lab) ControlPlaneNetns() string { return l.NetnsPrefix() + "control-plane" }
 
 // ExternalNetns is a host on the underlay outside the cluster.
-func (l Lab) ExternalNetns() string { return l.Name + "-external" }
+func (l Lab) ExternalNetns() string { return l.NetnsPrefix() + "external" }
 
 // NodeNetns is the namespace of a simulated node.
-func (l Lab) NodeNetns(node string) string { return l.Name + "-" + node }
+func (l Lab) NodeNetns(node string) string { return l.NetnsPrefix() + node }
 
 // PodNetns is the namespace of a pod sandbox, derived from the pod UID so
 // that any tool can find it from the API object alone.
@@ -79,7 +81,7 @@ func PodNetns(labName string, uid types.UID) string {
 	if len(u) > 13 {
 		u = u[:13]
 	}
-	return labName + "-pod-" + u
+	return labName + ".pod-" + u
 }
 
 // PodNetns is PodNetns for this lab.

@@ -20,8 +20,8 @@ func TestNewValidatesName(t *testing.T) {
 func TestNames(t *testing.T) {
 	l, err := New("lab", "/s")
 	require.NoError(t, err)
-	assert.Equal(t, "lab-node-1", l.NodeNetns(NodeName(1)))
-	assert.Equal(t, "lab-pod-0123456789abc", l.PodNetns("0123456789abcdef-0000"))
+	assert.Equal(t, "lab.node-1", l.NodeNetns(NodeName(1)))
+	assert.Equal(t, "lab.pod-0123456789abc", l.PodNetns("0123456789abcdef-0000"))
 	assert.Equal(t, "172.18.0.11", NodeIP(1).String())
 	assert.True(t, UnderlayPrefix.Contains(NodeIP(MaxNodes)))
 	assert.Equal(t, "/s/nodes/node-2/cni/net.d", l.CNIConfDir("node-2"))

@@ -100,7 +100,7 @@ func (c *Client) monitor() *client.Monitor {
 			&br.OtherConfig, &br.ExternalIDs),
 		client.WithTable(port, &port.Name, &port.Interfaces, &port.ExternalIDs),
 		client.WithTable(iface, &iface.Name, &iface.Type, &iface.Options, &iface.ExternalIDs,
-			&iface.Ofport, &iface.OfportRequest, &iface.MTURequest, &iface.Error, &iface.MACInUse),
+			&iface.Ofport, &iface.OfportRequest, &iface.MTURequest, &iface.Error, &iface.MACInUse, &iface.MAC),
 	)
 }
 

@@ -21,6 +21,7 @@ const (
 	colExternalIDs   = "external_ids"
 	colOFPortRequest = "ofport_request"
 	colMTURequest    = "mtu_request"
+	colMAC           = "mac"
 )
 
 // mapChange is a merge into an OVSDB map column: keys to delete, then pairs
@@ -166,6 +167,10 @@ func desiredInterface(cfg PortConfig) *ovsmodel.Interface {
 		mtu := cfg.MTURequest
 		iface.MTURequest = &mtu
 	}
+	if cfg.MAC != "" {
+		mac := cfg.MAC
+		iface.MAC = &mac
+	}
 	return iface
 }
 
@@ -193,10 +198,20 @@ func diffPort(port *ovsmodel.Port, iface *ovsmodel.Interface, cfg PortConfig) (i
 	if !sameIntPtr(iface.MTURequest, want.MTURequest) {
 		ifaceCols = append(ifaceCols, colMTURequest)
 	}
+	if !sameStringPtr(iface.MAC, want.MAC) {
+		ifaceCols = append(ifaceCols, colMAC)
+	}
 	if !sameMap(port.ExternalIDs, cfg.ExternalIDs) {
 		portCols = append(portCols, colExternalIDs)
 	}
 	return ifaceCols, portCols
+}
+
+func sameStringPtr(a, b *string) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
 
 func sameIntPtr(a, b *int) bool {
@@ -224,6 +239,7 @@ func interfaceFields(i *ovsmodel.Interface, cols []string) []any {
 		colExternalIDs:   &i.ExternalIDs,
 		colOFPortRequest: &i.OfportRequest,
 		colMTURequest:    &i.MTURequest,
+		colMAC:           &i.MAC,
 	}
 	return fieldPtrs(ptrs, cols)
 }

@@ -55,6 +55,11 @@ type PortConfig struct {
 	OFPortRequest int32
 	// MTURequest asks OVS to set the interface MTU; 0 leaves it alone.
 	MTURequest int
+	// MAC sets the MAC of an internal interface (the Interface.mac
+	// column); "" lets OVS choose. With the userspace datapath internal
+	// ports are re-created when ovs-vswitchd restarts, and a fixed MAC
+	// keeps the flows that name it valid.
+	MAC string
 }
 
 // PortInfo describes a port of the bridge as OVSDB reports it.

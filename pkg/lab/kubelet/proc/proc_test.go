@@ -21,6 +21,11 @@ func TestStartStatusSignal(t *testing.T) {
 	pgid, err := syscall.Getpgid(pid)
 	require.NoError(t, err)
 	assert.Equal(t, pid, pgid, "own session and process group")
+	// Signal only once the shell has written its line, or SIGTERM may win.
+	require.Eventually(t, func() bool {
+		b, _ := os.ReadFile(log)
+		return string(b) == "hello\n"
+	}, 5*time.Second, 10*time.Millisecond)
 	require.NoError(t, o.Signal(pid, syscall.SIGTERM))
 	require.Eventually(t, func() bool {
 		s := o.Status(pid, "uid-1")

@@ -56,6 +56,9 @@ func (f *Fake) EnsurePort(_ context.Context, cfg ovsdb.PortConfig) (int32, error
 		Options: maps.Clone(cfg.Options), ExternalIDs: maps.Clone(cfg.ExternalIDs),
 		MAC: fmt.Sprintf("00:00:00:00:%02x:%02x", ofport>>8&0xff, ofport&0xff),
 	}
+	if cfg.MAC != "" {
+		p.info.MAC = cfg.MAC
+	}
 	if msg, ok := f.portErrors[cfg.Name]; ok {
 		p.info.OFPort, p.info.MAC, p.info.Error = -1, "", msg
 	}
