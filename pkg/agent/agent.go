@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -45,8 +47,10 @@ const (
 	GatewayOFPort = 2
 	// TunnelPortName is the tunnel port, as in the seed documents.
 	TunnelPortName = "tun0"
-	// roundKey keeps the flow round in the bridge's external_ids.
-	roundKey = "antrea-flow-round"
+	// roundKey keeps the flow round in the bridge's external_ids, and
+	// staleRoundsKey the rounds whose flows are not swept yet.
+	roundKey       = "antrea-flow-round"
+	staleRoundsKey = "antrea-flow-stale-rounds"
 )
 
 // Run starts the agent and blocks until ctx ends.
@@ -86,7 +90,7 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 	}); err != nil {
 		return err
 	}
-	prevRound, round, err := nextRound(ctx, br)
+	round, stale, err := nextRound(ctx, br)
 	if err != nil {
 		return err
 	}
@@ -113,11 +117,14 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 	// OpenFlow: every (re)connect replays what the syncer installed, so a
 	// restarted ovs-vswitchd gets the whole pipeline back.
 	// With the userspace datapath, a restarted ovs-vswitchd also re-creates
-	// the gateway's tap device: give it back its address first.
+	// the gateway's tap device: give it back its address first. The
+	// callback runs on the connection's goroutine, hence the atomics.
 	var flows *agentof.FlowSyncer
-	var nodes *noderoute.Controller
+	var nodes atomic.Pointer[noderoute.Controller]
+	var connects atomic.Int32
 	conn := of.NewConn(filepath.Join(cfg.OVSRunDir, cfg.OVSBridge+".mgmt"), func(ctx context.Context) error {
-		if flows == nil {
+		if connects.Add(1) == 1 {
+			klog.InfoS("OpenFlow connection established")
 			return nil
 		}
 		klog.InfoS("OpenFlow connection re-established; restoring the gateway and replaying flows")
@@ -127,8 +134,8 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 		if err := flows.Replay(ctx); err != nil {
 			return err
 		}
-		if nodes != nil {
-			return nodes.Sync(ctx)
+		if n := nodes.Load(); n != nil {
+			return n.Sync(ctx)
 		}
 		return nil
 	})
@@ -155,6 +162,15 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 			return nil
 		},
 	})
+	// The plugins first (Restore may release addresses through host-local);
+	// the conflist, which sends pods our way, last.
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own executable: %w", err)
+	}
+	if err := cniinstall.InstallBinaries(filepath.Dir(exe), cfg.CNIBinDir); err != nil {
+		return err
+	}
 	exists, err := podsOnNode(ctx, client, cfg.NodeName)
 	if err != nil {
 		return err
@@ -166,21 +182,23 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 	// Other nodes: one synchronous pass before sweeping, so that no tunnel
 	// flow is missing in between.
 	factory := informers.NewSharedInformerFactory(client, 0)
-	nodes = noderoute.New(cfg.NodeName, nodeCfg, factory.Core().V1().Nodes(), flows, routes)
+	nc := noderoute.New(cfg.NodeName, nodeCfg, factory.Core().V1().Nodes(), flows, routes)
+	nodes.Store(nc)
 	factory.Start(ctx.Done())
 	factory.WaitForCacheSync(ctx.Done())
-	if err := nodes.Sync(ctx); err != nil {
+	if err := nc.Sync(ctx); err != nil {
 		klog.ErrorS(err, "First node route sync failed; the controller retries")
 	}
-	if prevRound != round {
-		if err := conn.DeleteByCookie(ctx, uint64(prevRound)<<agentof.RoundShift, agentof.RoundMask); err != nil {
-			return fmt.Errorf("sweep flows of round %d: %w", prevRound, err)
+	// Every flow we want now carries the new round: sweep the others.
+	for _, r := range stale {
+		if err := conn.DeleteByCookie(ctx, uint64(r)<<agentof.RoundShift, agentof.RoundMask); err != nil {
+			return fmt.Errorf("sweep flows of round %d: %w", r, err)
 		}
 	}
-	if err := br.SetBridgeExternalIDs(ctx, map[string]string{roundKey: strconv.Itoa(int(round))}); err != nil {
+	if err := br.SetBridgeExternalIDs(ctx, map[string]string{staleRoundsKey: ""}); err != nil {
 		return err
 	}
-	go nodes.Run(ctx)
+	go nc.Run(ctx)
 
 	if err := routes.EnsureMasquerade(ctx, podCIDR); err != nil {
 		return err
@@ -194,11 +212,7 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find own executable: %w", err)
-	}
-	if err := cniinstall.Install(filepath.Dir(exe), cfg.CNIBinDir, cfg.CNIConfDir, cfg.CNISocket); err != nil {
+	if err := cniinstall.WriteConfig(cfg.CNIConfDir, cfg.CNISocket); err != nil {
 		return err
 	}
 	klog.InfoS("Agent ready", "node", cfg.NodeName, "round", round, "pods", len(pods.Pods()))
@@ -278,19 +292,38 @@ func uplinkMTU(nodeIP netip.Addr) (int, error) {
 	return 0, fmt.Errorf("no interface holds the node IP %s: set defaultMTU", nodeIP)
 }
 
-// nextRound reads the flow round of the previous agent from the bridge and
-// returns it with the next one (rounds wrap within 16 bits, never 0).
-func nextRound(ctx context.Context, br *ovsdb.Client) (uint16, uint16, error) {
+// nextRound picks this agent's flow round (the previous one plus one,
+// wrapping within 16 bits, never 0) and records it on the bridge at once,
+// together with every round whose flows are still to be swept: the
+// previous round, and those of earlier agents that died before sweeping.
+func nextRound(ctx context.Context, br *ovsdb.Client) (uint16, []uint16, error) {
 	ids, err := br.BridgeExternalIDs(ctx)
 	if err != nil {
-		return 0, 0, err
+		return 0, nil, err
 	}
 	prev, _ := strconv.Atoi(ids[roundKey])
 	next := uint16(prev + 1)
 	if next == 0 {
 		next = 1
 	}
-	return uint16(prev), next, nil
+	var stale []uint16
+	seen := map[uint16]bool{next: true}
+	for _, f := range append(strings.Split(ids[staleRoundsKey], ","), strconv.Itoa(prev)) {
+		r, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || r <= 0 || seen[uint16(r)] {
+			continue
+		}
+		seen[uint16(r)] = true
+		stale = append(stale, uint16(r))
+	}
+	list := make([]string, len(stale))
+	for i, r := range stale {
+		list[i] = strconv.Itoa(int(r))
+	}
+	if err := br.SetBridgeExternalIDs(ctx, map[string]string{roundKey: strconv.Itoa(int(next)), staleRoundsKey: strings.Join(list, ",")}); err != nil {
+		return 0, nil, err
+	}
+	return next, stale, nil
 }
 
 // podsOnNode returns a lookup of the pods the API server has on this node.

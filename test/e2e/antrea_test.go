@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/ovs-cni/antrea/pkg/lab/layout"
 	"github.com/ovs-cni/antrea/pkg/lab/netnsutil"
@@ -399,4 +400,59 @@ func TestAntreaSCTPTrace(t *testing.T) {
 	out = trace(gwMAC, remote.Status.PodIP)
 	assert.Contains(t, out, "tun_dst="+remote.Status.HostIP, "other node: into the tunnel to node-2:\n%s", out)
 	assert.Contains(t, out, "-> output port is 1", "other node: out of tun0 (ofport 1):\n%s", out)
+}
+
+// TestAntreaNodeRoutes adds a Node object for a node that does not run,
+// changes its IP and removes it: node-1's tunnel flow and host route to its
+// podCIDR follow each change.
+func TestAntreaNodeRoutes(t *testing.T) {
+	l := antreaLab
+	c := ctx(t, time.Minute)
+	node := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "node-phantom"},
+		Spec:       corev1.NodeSpec{PodCIDR: "10.10.200.0/24"},
+	}
+	_, err := l.Client.CoreV1().Nodes().Create(c, node, metav1.CreateOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = l.Client.CoreV1().Nodes().Delete(context.Background(), "node-phantom", metav1.DeleteOptions{})
+	})
+	setIP := func(ip string) {
+		// The controller manager updates the node too (taints): retry on
+		// conflicts with the latest version.
+		require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			n, err := l.Client.CoreV1().Nodes().Get(c, "node-phantom", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: ip}}
+			_, err = l.Client.CoreV1().Nodes().UpdateStatus(c, n, metav1.UpdateOptions{})
+			return err
+		}))
+	}
+	state := func() (string, string) {
+		flows := l.mustRun(t, "node-exec", "node-1", "--", "ovs-ofctl", "-O", "OpenFlow15", "dump-flows", "br-int", "table=70")
+		routes := l.mustRun(t, "node-exec", "node-1", "--", "ip", "route", "show", "10.10.200.0/24")
+		return flows, routes
+	}
+	waitFor := func(what string, ok func(flows, routes string) bool) {
+		t.Helper()
+		var flows, routes string
+		require.Eventually(t, func() bool { flows, routes = state(); return ok(flows, routes) }, 20*time.Second, 200*time.Millisecond,
+			"%s\nflows:\n%s\nroutes:\n%s", what, flows, routes)
+	}
+
+	setIP("172.18.0.99")
+	waitFor("tunnel flow and route to the new node", func(flows, routes string) bool {
+		return strings.Contains(flows, "nw_dst=10.10.200.0/24") && strings.Contains(flows, "172.18.0.99->tun_dst") &&
+			strings.Contains(routes, "10.10.200.0/24 via 10.10.200.1 dev gw0 onlink")
+	})
+	setIP("172.18.0.98")
+	waitFor("tunnel flow follows the node's new IP", func(flows, _ string) bool {
+		return strings.Contains(flows, "172.18.0.98->tun_dst") && !strings.Contains(flows, "172.18.0.99")
+	})
+	require.NoError(t, l.Client.CoreV1().Nodes().Delete(c, "node-phantom", metav1.DeleteOptions{}))
+	waitFor("flow and route removed with the node", func(flows, routes string) bool {
+		return !strings.Contains(flows, "10.10.200.0/24") && strings.TrimSpace(routes) == ""
+	})
 }

@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -179,6 +183,11 @@ func BenchmarkPodThroughput(b *testing.B) {
 						b.Fatal(err)
 					}
 					b.ReportMetric(gbps, "Gbit/s-"+cni+"-"+name)
+					us, err := rrLatency(l.Layout.PodNetns(pods[from].UID), pods[to].Status.PodIP+":80")
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.ReportMetric(us, "us/rr-"+cni+"-"+name)
 				}
 				report("same-node", "node-1-a", "node-1-b")
 				if cni == "antrea" {
@@ -309,5 +318,56 @@ func bareOVSThroughput(b *testing.B) (float64, error) {
 		}
 		o.Vsctl(b, "add-port", "br0", host)
 	}
-	return iperf(nss[0], nss[1], "10.200.0.2")
+	srv := exec.Command("ip", "netns", "exec", nss[1], filepath.Join(labBinDir, "lab-agnhost"), "--name", "bare", "--tcp", "80")
+	if err := srv.Start(); err != nil {
+		return 0, fmt.Errorf("start lab-agnhost: %w", err)
+	}
+	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	gbps, err := iperf(nss[0], nss[1], "10.200.0.2")
+	if err != nil {
+		return 0, err
+	}
+	var us float64
+	for attempt := 0; attempt < 20; attempt++ {
+		if us, err = rrLatency(nss[0], "10.200.0.2:80"); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		return 0, err
+	}
+	b.ReportMetric(us, "us/rr-bare-ovs-normal")
+	return gbps, nil
+}
+
+// rrLatency is the mean time of one request/response (an HTTP GET on a
+// kept-alive connection) from a namespace to addr, over 500 requests.
+func rrLatency(netns, addr string) (float64, error) {
+	var conn net.Conn
+	err := netnsutil.Do(netns, func() error {
+		c, err := net.DialTimeout("tcp", addr, 3*time.Second)
+		conn = c
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	const n = 500
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			return 0, err
+		}
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			return 0, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	return float64(time.Since(start).Microseconds()) / n, nil
 }

@@ -35,27 +35,38 @@ func ConfList(socket string) ([]byte, error) {
 	return data, nil
 }
 
-// Install copies the plugins found in srcDir (antrea-cni, and host-local
-// from srcDir or srcDir/cni) into binDir and writes the conflist into
-// confDir. Files are replaced atomically, so a runtime never runs half a
-// binary or reads half a config.
-func Install(srcDir, binDir, confDir, socket string) error {
-	for _, d := range []string{binDir, confDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return fmt.Errorf("create %s: %w", d, err)
-		}
+// InstallBinaries copies the plugins found in srcDir (antrea-cni, and
+// host-local from srcDir or srcDir/cni) into binDir. Files are replaced
+// atomically, so a runtime never runs half a binary.
+func InstallBinaries(srcDir, binDir string) error {
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", binDir, err)
 	}
 	if err := copyFirst(filepath.Join(binDir, PluginName), filepath.Join(srcDir, "antrea-cni")); err != nil {
 		return err
 	}
-	if err := copyFirst(filepath.Join(binDir, "host-local"), filepath.Join(srcDir, "host-local"), filepath.Join(srcDir, "cni", "host-local")); err != nil {
-		return err
+	return copyFirst(filepath.Join(binDir, "host-local"), filepath.Join(srcDir, "host-local"), filepath.Join(srcDir, "cni", "host-local"))
+}
+
+// WriteConfig writes the conflist into confDir: from then on the runtime
+// sends pods to the agent, so it comes last.
+func WriteConfig(confDir, socket string) error {
+	if err := os.MkdirAll(confDir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", confDir, err)
 	}
 	conf, err := ConfList(socket)
 	if err != nil {
 		return err
 	}
 	return writeAtomic(filepath.Join(confDir, ConfName), conf, 0o644)
+}
+
+// Install is InstallBinaries then WriteConfig.
+func Install(srcDir, binDir, confDir, socket string) error {
+	if err := InstallBinaries(srcDir, binDir); err != nil {
+		return err
+	}
+	return WriteConfig(confDir, socket)
 }
 
 // Uninstall removes the conflist and the antrea plugin binary.

@@ -116,11 +116,17 @@ func (c AgentConfig) Validate() error {
 		return fmt.Errorf("ovsRunDir: must not be empty")
 	case c.StateDir == "":
 		return fmt.Errorf("stateDir: must not be empty")
+	case c.CNIConfDir == "":
+		return fmt.Errorf("cniConfDir: must not be empty")
+	case c.CNIBinDir == "":
+		return fmt.Errorf("cniBinDir: must not be empty")
 	case c.NodeName == "":
 		return fmt.Errorf("nodeName: must be set (or the NODE_NAME environment variable)")
 	}
-	if _, err := netip.ParsePrefix(c.ServiceCIDR); err != nil {
+	if p, err := netip.ParsePrefix(c.ServiceCIDR); err != nil {
 		return fmt.Errorf("serviceCIDR %q: %w", c.ServiceCIDR, err)
+	} else if !p.Addr().Is4() {
+		return fmt.Errorf("serviceCIDR %q: only IPv4 is supported", c.ServiceCIDR)
 	}
 	return nil
 }

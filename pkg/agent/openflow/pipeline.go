@@ -14,9 +14,9 @@
 //	                                                105 CT commit ─▶ 110 Output
 //
 // How to add a table: declare it in Tables in pipeline order with a number
-// between its neighbours, give its default (miss) flow in defaultFlows, and
-// write a builder that returns the feature's flows; the syncer installs and
-// removes them by owner.
+// between its neighbours and say where its misses go (Miss, or MissDrop);
+// its miss flow is then generated with the base flows. Write a builder that
+// returns the feature's flows; the syncer installs and removes them by owner.
 package openflow
 
 import (

@@ -21,6 +21,7 @@ import (
 	"github.com/ovs-cni/antrea/pkg/agent/cniserver"
 	"github.com/ovs-cni/antrea/pkg/agent/openflow"
 	"github.com/ovs-cni/antrea/pkg/agent/podnet"
+	cniv1 "github.com/ovs-cni/antrea/pkg/apis/cni/v1"
 	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
 	"github.com/ovs-cni/antrea/pkg/ovs/ovsdb"
 )
@@ -169,11 +170,11 @@ func (c *Configurator) Add(ctx context.Context, req cniserver.PodRequest) (res *
 
 	ipamRes, err := c.cfg.IPAM.Add(ctx, ipamReq)
 	if err != nil {
-		return nil, cniserver.NewError(types.ErrInternal, "allocate an address", err.Error())
+		return nil, cniserver.Errorf(cniv1.CodeIPAMFailure, "allocate an address: %w", err)
 	}
 	undo = append(undo, func() { c.logUndo(c.cfg.IPAM.Del(context.Background(), ipamReq), "release address") })
 	if len(ipamRes.IPs) == 0 {
-		return nil, cniserver.NewError(types.ErrInternal, "allocate an address", "IPAM returned no address")
+		return nil, cniserver.NewError(cniv1.CodeIPAMFailure, "allocate an address", "IPAM returned no address")
 	}
 	ip, ok := netip.AddrFromSlice(ipamRes.IPs[0].Address.IP)
 	if !ok {
@@ -183,25 +184,25 @@ func (c *Configurator) Add(ctx context.Context, req cniserver.PodRequest) (res *
 
 	veth, err := podnet.SetupVeth(req.Netns, req.IfName, p.HostIf, c.cfg.MTU, c.cfg.DisableTxChecksum)
 	if err != nil {
-		return nil, err
+		return nil, cniserver.Errorf(cniv1.CodeInterfaceFailure, "create the pod's interface: %w", err)
 	}
 	undo = append(undo, func() { c.logUndo(podnet.DeleteVeth(p.HostIf), "delete veth") })
 	p.MAC = veth.PodMAC
 	// The result is the same one a repeated ADD gets from state.
 	out := c.result(p)
 	if err := podnet.ConfigureIP(req.Netns, req.IfName, out); err != nil {
-		return nil, err
+		return nil, cniserver.Errorf(cniv1.CodeInterfaceFailure, "configure the pod's interface: %w", err)
 	}
 
 	ofport, err := c.cfg.Bridge.EnsurePort(ctx, ovsdb.PortConfig{Name: p.HostIf, ExternalIDs: externalIDs(p)})
 	if err != nil {
-		return nil, fmt.Errorf("attach %s to the bridge: %w", p.HostIf, err)
+		return nil, cniserver.Errorf(cniv1.CodeOVSFailure, "attach %s to the bridge: %w", p.HostIf, err)
 	}
 	undo = append(undo, func() { c.logUndo(c.cfg.Bridge.DeletePort(context.Background(), p.HostIf), "delete OVS port") })
 	p.OFPort = uint32(ofport)
 
 	if err := c.cfg.Flows.Sync(ctx, owner(p.ContainerID), openflow.CategoryPod, c.podFlows(p)); err != nil {
-		return nil, err
+		return nil, cniserver.Errorf(cniv1.CodeOVSFailure, "install the pod's flows: %w", err)
 	}
 	c.put(p)
 	klog.InfoS("Pod connected", "pod", klog.KRef(p.PodNamespace, p.PodName), "containerID", p.ContainerID, "ip", p.IP, "ofport", p.OFPort, "interface", p.HostIf)

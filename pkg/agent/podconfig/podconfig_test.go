@@ -20,6 +20,7 @@ import (
 	"github.com/ovs-cni/antrea/pkg/agent/cniserver"
 	"github.com/ovs-cni/antrea/pkg/agent/podconfig"
 	"github.com/ovs-cni/antrea/pkg/agent/podnet"
+	cniv1 "github.com/ovs-cni/antrea/pkg/apis/cni/v1"
 	"github.com/ovs-cni/antrea/pkg/ovs/openflow/openflowtest"
 	"github.com/ovs-cni/antrea/pkg/ovs/ovsdb"
 	"github.com/ovs-cni/antrea/pkg/ovs/ovsdb/ovsdbtest"
@@ -210,7 +211,7 @@ func TestAddFailureRollsBack(t *testing.T) {
 				e.ipam.failAdd = errors.New("no free address in 10.10.1.0/24")
 				return func() { e.ipam.failAdd = nil }
 			},
-			wantCode: types.ErrInternal, wantErr: "no free address", wantIPAMAdd: true,
+			wantCode: cniv1.CodeIPAMFailure, wantErr: "no free address", wantIPAMAdd: true,
 		},
 		{
 			name: "bridge EnsurePort fails: veth deleted, address released",

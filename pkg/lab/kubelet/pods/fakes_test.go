@@ -86,6 +86,7 @@ type fakeNetwork struct {
 	failAdds  int
 	failDels  int
 	failCheck int
+	checkErr  error // returned by every Check while set
 	checks    int
 	statusErr error
 	adds      []cni.Attachment
@@ -118,6 +119,9 @@ func (f *fakeNetwork) Check(_ context.Context, a cni.Attachment) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.checks++
+	if f.checkErr != nil {
+		return f.checkErr
+	}
 	if f.failCheck > 0 {
 		f.failCheck--
 		return errors.New("plugin type=\"bridge\" failed (check): eth0 has no address")

@@ -2,6 +2,7 @@ package pods
 
 import (
 	"context"
+	"github.com/containernetworking/cni/pkg/types"
 	"os"
 	"path/filepath"
 	"strings"
@@ -387,4 +388,26 @@ func TestBrokenSandboxIsRecreated(t *testing.T) {
 	}, wait, tick, "a failed CHECK re-creates the sandbox and restarts the container")
 	assert.Equal(t, 1, h.netns.count())
 	assert.Contains(t, strings.Join(h.events(), "\n"), "Warning SandboxChanged Pod sandbox network check failed")
+}
+
+func TestCheckTryAgainLaterKeepsSandbox(t *testing.T) {
+	h := newHarness(t)
+	h.start(testPod("web-10", "uid-10"))
+	defer h.stop()
+	require.Eventually(t, func() bool {
+		return condition(h.getPod("default", "web-10"), corev1.PodReady) == corev1.ConditionTrue
+	}, wait, tick)
+	h.net.mu.Lock()
+	h.net.checkErr = &types.Error{Code: types.ErrTryAgainLater, Msg: "agent not reachable"}
+	before := h.net.checks
+	h.net.mu.Unlock()
+	require.Eventually(t, func() bool {
+		h.net.mu.Lock()
+		defer h.net.mu.Unlock()
+		return h.net.checks >= before+3
+	}, wait, tick)
+	adds, dels := h.net.counts()
+	assert.Equal(t, 1, adds, "a CHECK that says try again later does not re-create the sandbox")
+	assert.Equal(t, 0, dels)
+	assert.NotContains(t, strings.Join(h.events(), "\n"), "SandboxChanged")
 }

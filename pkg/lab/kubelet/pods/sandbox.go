@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/containernetworking/cni/pkg/types"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/ovs-cni/antrea/pkg/lab/kubelet/cni"
@@ -101,6 +102,13 @@ func (w *worker) checkSandbox(ctx context.Context, pod *corev1.Pod) {
 	w.nextCheck = now.Add(w.m.cfg.CheckPeriod)
 	err := w.m.cfg.Network.Check(ctx, w.attachment())
 	if err == nil || errors.Is(err, cni.ErrNotInitialized) {
+		return
+	}
+	var cniErr *types.Error
+	if errors.As(err, &cniErr) && cniErr.Code == types.ErrTryAgainLater {
+		// The plugin cannot tell now (e.g. its agent restarts): ask again
+		// at the next check rather than kill a working pod.
+		w.log().Info("Pod sandbox network check deferred", "reason", err.Error())
 		return
 	}
 	w.log().Error(err, "Pod sandbox network check failed; re-creating the sandbox")
