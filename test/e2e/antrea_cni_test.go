@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8stypes "k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
 	"github.com/ovs-cni/antrea/pkg/lab/netnsutil"
@@ -141,10 +142,9 @@ func TestAntreaPodChurn(t *testing.T) {
 	_, err := l.Client.AppsV1().Deployments(ns).Create(c, d, metav1.CreateOptions{})
 	require.NoError(t, err)
 	scale := func(n int32) {
-		dep, err := l.Client.AppsV1().Deployments(ns).Get(c, "churn", metav1.GetOptions{})
-		require.NoError(t, err)
-		dep.Spec.Replicas = ptr.To(n)
-		_, err = l.Client.AppsV1().Deployments(ns).Update(c, dep, metav1.UpdateOptions{})
+		// A merge patch: the deployment controller updates the object too.
+		patch := []byte(fmt.Sprintf(`{"spec":{"replicas":%d}}`, n))
+		_, err := l.Client.AppsV1().Deployments(ns).Patch(c, "churn", k8stypes.MergePatchType, patch, metav1.PatchOptions{})
 		require.NoError(t, err)
 	}
 	for round := 1; round <= 3; round++ {
