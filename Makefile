@@ -41,14 +41,14 @@ lab: deps build kube
 lab-down: build
 	$(BIN)/antrea-lab down
 
-unit:
+unit: deps
 	$(GO) test -count=1 ./pkg/... ./cmd/...
 
 e2e: deps build kube
 	@mkdir -p _output
 	$(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/ 2>&1 | tee _output/e2e.log; exit $${PIPESTATUS[0]}
 
-test: lint unit e2e
+test: deps lint unit e2e
 
 bench: deps build kube
 	@mkdir -p _output

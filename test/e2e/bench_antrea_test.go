@@ -77,7 +77,10 @@ func percentile(ms []float64, p int) float64 {
 }
 
 func benchCNI(l *Lab, node, command, id, netns string, conf []byte) (string, error) {
-	cmd := exec.Command("ip", "netns", "exec", l.Layout.NodeNetns(node), filepath.Join(labBinDir, "antrea-cni"))
+	// nsenter only enters the node's network namespace, as a runtime that
+	// runs there would be; `ip netns exec` would add a mount namespace and
+	// a /sys remount to every call.
+	cmd := exec.Command("nsenter", "--net="+netnsutil.Path(l.Layout.NodeNetns(node)), filepath.Join(labBinDir, "antrea-cni"))
 	cmd.Env = append(os.Environ(),
 		"CNI_COMMAND="+command, "CNI_CONTAINERID="+id, "CNI_NETNS="+netns, "CNI_IFNAME=eth0",
 		"CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME="+id,
