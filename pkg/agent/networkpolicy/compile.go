@@ -1,0 +1,422 @@
+package networkpolicy
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	agentof "github.com/ovs-cni/antrea/pkg/agent/openflow"
+	"github.com/ovs-cni/antrea/pkg/apis/controlplane"
+	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
+)
+
+// State is everything the flows of this node depend on.
+type State struct {
+	// NodeName is this node: only applied-to members on it get flows.
+	NodeName string
+	// GatewayIP, when valid, narrows the gateway allow flow to packets from
+	// the node itself (nw_src=GatewayIP) instead of everything that entered
+	// through the gateway port.
+	GatewayIP netip.Addr
+	// Policies whose span includes this node (others yield no flows).
+	Policies []*controlplane.NetworkPolicy
+	// The groups the policies refer to, by name. A missing group has no
+	// members: a rule whose peers are all missing allows nothing.
+	AppliedToGroups map[string]*controlplane.AppliedToGroup
+	AddressGroups   map[string]*controlplane.AddressGroup
+	// LocalPods maps the IP of each pod on this node that has an OVS port
+	// to its ofport. Applied-to members without one get no flows yet.
+	LocalPods map[netip.Addr]uint32
+}
+
+// Priorities in the rule tables (50, 90) and default tables (60, 100).
+// See the package documentation for the free bands.
+const (
+	PriorityEstablished uint16 = 210
+	PriorityGateway     uint16 = 205
+	PriorityRuleClause  uint16 = 100
+	PriorityRuleAllow   uint16 = 90
+	PriorityIsolation   uint16 = 100
+)
+
+// Owners of the flows, all under OwnerPrefix; the Reconciler deletes only
+// owners with that prefix.
+const (
+	OwnerPrefix          = "networkpolicy/"
+	ownerBase            = OwnerPrefix + "base"
+	ownerRulePrefix      = OwnerPrefix + "rule/"
+	ownerMatchPrefix     = OwnerPrefix + "match/"
+	ownerIsolationPrefix = OwnerPrefix + "isolation/"
+)
+
+// Compiler compiles States into flows. It keeps the conjunction ids it
+// allocated, so that a rule keeps its id from one compile to the next.
+type Compiler struct {
+	ids *idAllocator
+}
+
+// NewCompiler returns a compiler whose first conjunction id is 1.
+func NewCompiler() *Compiler { return &Compiler{ids: newIDAllocator()} }
+
+// Compile returns the desired flows of s by owner. It does no I/O; its
+// only effect is on the compiler's conjunction ids: those of rules that
+// are gone stay reserved until ReleaseUnusedIDs.
+func (c *Compiler) Compile(s *State) map[string][]of.Flow {
+	c.ids.begin()
+	b := &builder{c: c, s: s, owners: map[string]map[string]of.Flow{}, clauses: map[string]*clauseFlow{}}
+	b.base()
+	policies := append([]*controlplane.NetworkPolicy(nil), s.Policies...)
+	sort.Slice(policies, func(i, j int) bool { return policies[i].UID < policies[j].UID })
+	for _, p := range policies {
+		b.policy(p)
+	}
+	return b.result()
+}
+
+// ReleaseUnusedIDs frees the conjunction ids that the last Compile did not
+// use, for reuse by later compiles. Call it once the flows of that compile
+// are installed.
+func (c *Compiler) ReleaseUnusedIDs() { c.ids.releaseUnused() }
+
+// Compile compiles s with a fresh compiler (conjunction ids from 1).
+func Compile(s *State) map[string][]of.Flow { return NewCompiler().Compile(s) }
+
+type localPod struct {
+	ip     netip.Addr
+	ofport uint32
+	ports  []controlplane.NamedPort
+}
+
+// clauseFlow is a clause flow shared by the conjunctions in conj.
+type clauseFlow struct {
+	flow of.Flow
+	conj map[of.Conjunction]bool
+}
+
+type builder struct {
+	c       *Compiler
+	s       *State
+	owners  map[string]map[string]of.Flow // owner -> key -> flow
+	clauses map[string]*clauseFlow        // key -> flow
+}
+
+func ipMatch() of.MatchField { return of.MatchEthType(of.EthTypeIPv4) }
+
+func resubmit(t agentof.Table) []of.Action { return []of.Action{of.Resubmit{Table: t.ID}} }
+
+func (b *builder) add(owner string, f of.Flow) {
+	m := b.owners[owner]
+	if m == nil {
+		m = map[string]of.Flow{}
+		b.owners[owner] = m
+	}
+	m[f.Key()] = f
+}
+
+func (b *builder) addClause(table uint8, match []of.MatchField, c of.Conjunction) {
+	f := of.Flow{Table: table, Priority: PriorityRuleClause, Match: match}
+	k := f.Key()
+	cf := b.clauses[k]
+	if cf == nil {
+		cf = &clauseFlow{flow: f, conj: map[of.Conjunction]bool{}}
+		b.clauses[k] = cf
+	}
+	cf.conj[c] = true
+}
+
+// base adds the flows that do not depend on any policy.
+func (b *builder) base() {
+	// Replies of connections allowed on the way in may leave an
+	// egress-isolated pod (table 90 has the same in the base pipeline).
+	b.add(ownerBase, of.Flow{Table: agentof.EgressRuleTable.ID, Priority: PriorityEstablished,
+		Match:   []of.MatchField{of.MatchCTState(of.CTEst, of.CTNew), ipMatch()},
+		Actions: resubmit(agentof.L3ForwardingTable)})
+	gw := []of.MatchField{ipMatch(), agentof.PortTypeField.Match(agentof.PortTypeGateway)}
+	if b.s.GatewayIP.Is4() {
+		gw = append(gw, of.MatchIPSrc(netip.PrefixFrom(b.s.GatewayIP, 32)))
+	}
+	b.add(ownerBase, of.Flow{Table: agentof.IngressRuleTable.ID, Priority: PriorityGateway,
+		Match: gw, Actions: resubmit(agentof.ConntrackCommitTable)})
+}
+
+func (b *builder) policy(p *controlplane.NetworkPolicy) {
+	pods := b.appliedToPods(p)
+	if len(pods) == 0 {
+		return
+	}
+	ingress, egress := policyTypes(p)
+	for i, r := range p.Rules {
+		switch {
+		case r.Direction == controlplane.DirectionIn && ingress:
+			b.ingressRule(p.UID, i, r, pods)
+		case r.Direction == controlplane.DirectionOut && egress:
+			b.egressRule(p.UID, i, r, pods)
+		}
+	}
+	for _, pod := range pods {
+		owner := ownerIsolationPrefix + pod.ip.String()
+		if ingress {
+			b.add(owner, of.Flow{Table: agentof.IngressDefaultTable.ID, Priority: PriorityIsolation,
+				Match: []of.MatchField{ipMatch(), agentof.OutputPortReg.Match(pod.ofport)}})
+		}
+		if egress {
+			b.add(owner, of.Flow{Table: agentof.EgressDefaultTable.ID, Priority: PriorityIsolation,
+				Match: []of.MatchField{ipMatch(), of.MatchIPSrc(netip.PrefixFrom(pod.ip, 32))}})
+		}
+	}
+}
+
+// policyTypes says which directions p isolates. Without policyTypes, as
+// in Kubernetes: ingress always, egress when p has an egress rule.
+func policyTypes(p *controlplane.NetworkPolicy) (ingress, egress bool) {
+	if len(p.PolicyTypes) == 0 {
+		for _, r := range p.Rules {
+			egress = egress || r.Direction == controlplane.DirectionOut
+		}
+		return true, egress
+	}
+	for _, t := range p.PolicyTypes {
+		ingress = ingress || t == controlplane.DirectionIn
+		egress = egress || t == controlplane.DirectionOut
+	}
+	return ingress, egress
+}
+
+// appliedToPods returns the members of p's applied-to groups that run on
+// this node and have a port, sorted by IP.
+func (b *builder) appliedToPods(p *controlplane.NetworkPolicy) []localPod {
+	seen := map[netip.Addr]bool{}
+	var pods []localPod
+	for _, name := range p.AppliedToGroups {
+		g := b.s.AppliedToGroups[name]
+		if g == nil {
+			continue
+		}
+		for _, m := range g.Members {
+			if m.Node != b.s.NodeName || b.s.NodeName == "" {
+				continue
+			}
+			for _, pfx := range memberPrefixes(m) {
+				ofport, ok := b.s.LocalPods[pfx.Addr()]
+				if !ok || seen[pfx.Addr()] {
+					continue
+				}
+				seen[pfx.Addr()] = true
+				pods = append(pods, localPod{ip: pfx.Addr(), ofport: ofport, ports: m.Ports})
+			}
+		}
+	}
+	sort.Slice(pods, func(i, j int) bool { return pods[i].ip.Less(pods[j].ip) })
+	return pods
+}
+
+// peerPrefixes returns the addresses of a peer: its address groups'
+// members and its IP blocks (minus excepts).
+func (b *builder) peerPrefixes(peer controlplane.NetworkPolicyPeer) []netip.Prefix {
+	var out []netip.Prefix
+	for _, name := range peer.AddressGroups {
+		if g := b.s.AddressGroups[name]; g != nil {
+			for _, m := range g.Members {
+				out = append(out, memberPrefixes(m)...)
+			}
+		}
+	}
+	for _, blk := range peer.IPBlocks {
+		out = append(out, blockPrefixes(blk)...)
+	}
+	return sortPrefixes(out)
+}
+
+type clause [][]of.MatchField
+
+func addrClause(f func(netip.Prefix) of.MatchField, ps []netip.Prefix) clause {
+	c := make(clause, len(ps))
+	for i, p := range ps {
+		c[i] = []of.MatchField{ipMatch(), f(p)}
+	}
+	return c
+}
+
+func portClause(ms []l4Match) clause {
+	c := make(clause, len(ms))
+	for i, m := range ms {
+		c[i] = m.fields()
+	}
+	return c
+}
+
+// ingressRule: sources (unless any), destination pods by reg1, ports
+// (unless none), in table 90; one conjunction per way the pods resolve the
+// rule's named ports.
+func (b *builder) ingressRule(uid types.UID, idx int, r controlplane.NetworkPolicyRule, pods []localPod) {
+	var sources clause
+	anySource := peerIsAny(r.From)
+	if !anySource {
+		if sources = addrClause(of.MatchIPSrc, b.peerPrefixes(r.From)); len(sources) == 0 {
+			return
+		}
+	}
+	type group struct {
+		ports []l4Match
+		pods  clause
+	}
+	groups := map[string]*group{}
+	for _, pod := range pods {
+		ms := resolveServices(r.Services, pod.ports)
+		sig := signature(ms)
+		g := groups[sig]
+		if g == nil {
+			g = &group{ports: ms}
+			groups[sig] = g
+		}
+		g.pods = append(g.pods, []of.MatchField{ipMatch(), agentof.OutputPortReg.Match(pod.ofport)})
+	}
+	for _, sig := range sortedKeys(groups) {
+		g := groups[sig]
+		var clauses []clause
+		if !anySource {
+			clauses = append(clauses, sources)
+		}
+		clauses = append(clauses, g.pods)
+		if len(r.Services) > 0 {
+			clauses = append(clauses, portClause(g.ports))
+		}
+		b.conjunction(uid, "in", idx, sig, agentof.IngressRuleTable, clauses, resubmit(agentof.ConntrackCommitTable))
+	}
+}
+
+// egressRule: source pods by IP, destinations (unless any), ports (unless
+// none), in table 50; one conjunction per way the destination pods
+// resolve the rule's named ports.
+func (b *builder) egressRule(uid types.UID, idx int, r controlplane.NetworkPolicyRule, pods []localPod) {
+	podIPs := make([]netip.Prefix, len(pods))
+	for i, p := range pods {
+		podIPs[i] = netip.PrefixFrom(p.ip, 32)
+	}
+	type group struct {
+		ports []l4Match
+		dsts  []netip.Prefix
+	}
+	groups := map[string]*group{}
+	addDst := func(ms []l4Match, dsts []netip.Prefix) {
+		sig := signature(ms)
+		g := groups[sig]
+		if g == nil {
+			g = &group{ports: ms}
+			groups[sig] = g
+		}
+		g.dsts = append(g.dsts, dsts...)
+	}
+	anyDest := peerIsAny(r.To)
+	if anyDest {
+		addDst(resolveServices(r.Services, nil), nil)
+	} else {
+		named := hasNamedPort(r.Services)
+		for _, name := range r.To.AddressGroups {
+			if g := b.s.AddressGroups[name]; g != nil {
+				for _, m := range g.Members {
+					var ports []controlplane.NamedPort
+					if named {
+						ports = m.Ports
+					}
+					addDst(resolveServices(r.Services, ports), memberPrefixes(m))
+				}
+			}
+		}
+		for _, blk := range r.To.IPBlocks {
+			addDst(resolveServices(r.Services, nil), blockPrefixes(blk))
+		}
+	}
+	for _, sig := range sortedKeys(groups) {
+		g := groups[sig]
+		clauses := []clause{addrClause(of.MatchIPSrc, podIPs)}
+		if !anyDest {
+			clauses = append(clauses, addrClause(of.MatchIPDst, sortPrefixes(g.dsts)))
+		}
+		if len(r.Services) > 0 {
+			clauses = append(clauses, portClause(g.ports))
+		}
+		b.conjunction(uid, "out", idx, sig, agentof.EgressRuleTable, clauses, resubmit(agentof.L3ForwardingTable))
+	}
+}
+
+// conjunction adds the flows of one conjunction: nothing if a clause is
+// empty (the rule matches nothing), allow flows for a single clause, and
+// otherwise one clause flow per match plus the conj_id allow flow.
+func (b *builder) conjunction(uid types.UID, dir string, idx int, sig string, t agentof.Table, clauses []clause, allow []of.Action) {
+	for _, c := range clauses {
+		if len(c) == 0 {
+			return
+		}
+	}
+	owner := fmt.Sprintf("%s%s/%s/%d", ownerRulePrefix, uid, dir, idx)
+	if len(clauses) == 1 {
+		for _, m := range clauses[0] {
+			b.add(owner, of.Flow{Table: t.ID, Priority: PriorityRuleAllow, Match: m, Actions: allow})
+		}
+		return
+	}
+	id := b.c.ids.get(fmt.Sprintf("%s/%s/%d/%s", uid, dir, idx, sig))
+	for i, c := range clauses {
+		for _, m := range c {
+			b.addClause(t.ID, m, of.Conjunction{ID: id, Clause: uint8(i + 1), NClauses: uint8(len(clauses))})
+		}
+	}
+	b.add(owner, of.Flow{Table: t.ID, Priority: PriorityRuleAllow,
+		Match: []of.MatchField{of.MatchConjID(id), ipMatch()}, Actions: allow})
+}
+
+func (b *builder) result() map[string][]of.Flow {
+	for k, cf := range b.clauses {
+		conj := make([]of.Conjunction, 0, len(cf.conj))
+		for c := range cf.conj {
+			conj = append(conj, c)
+		}
+		sort.Slice(conj, func(i, j int) bool {
+			if conj[i].ID != conj[j].ID {
+				return conj[i].ID < conj[j].ID
+			}
+			return conj[i].Clause < conj[j].Clause
+		})
+		f := cf.flow
+		for _, c := range conj {
+			f.Actions = append(f.Actions, c)
+		}
+		b.add(ownerMatchPrefix+k, f)
+	}
+	out := make(map[string][]of.Flow, len(b.owners))
+	for owner, m := range b.owners {
+		flows := make([]of.Flow, 0, len(m))
+		for _, f := range m {
+			flows = append(flows, f)
+		}
+		sortFlows(flows)
+		out[owner] = flows
+	}
+	return out
+}
+
+// sortFlows sorts flows in pipeline order: by table, then by priority
+// (highest first), then by key.
+func sortFlows(fs []of.Flow) {
+	sort.Slice(fs, func(i, j int) bool {
+		if fs[i].Table != fs[j].Table {
+			return fs[i].Table < fs[j].Table
+		}
+		if fs[i].Priority != fs[j].Priority {
+			return fs[i].Priority > fs[j].Priority
+		}
+		return fs[i].Key() < fs[j].Key()
+	})
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
