@@ -128,14 +128,16 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 			return nil
 		}
 		klog.InfoS("OpenFlow connection re-established; restoring the gateway and replaying flows")
+		// Only a failed replay fails the connection; host networking is
+		// retried by the node controller, not by reconnecting.
 		if _, err := routes.ConfigureGateway(cfg.HostGateway, gwAddr, mtu); err != nil {
-			return err
+			klog.ErrorS(err, "Restoring the gateway failed; the node controller retries")
 		}
 		if err := flows.Replay(ctx); err != nil {
 			return err
 		}
 		if n := nodes.Load(); n != nil {
-			return n.Sync(ctx)
+			n.Enqueue()
 		}
 		return nil
 	})
@@ -186,17 +188,28 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 	nodes.Store(nc)
 	factory.Start(ctx.Done())
 	factory.WaitForCacheSync(ctx.Done())
-	if err := nc.Sync(ctx); err != nil {
-		klog.ErrorS(err, "First node route sync failed; the controller retries")
-	}
-	// Every flow we want now carries the new round: sweep the others.
-	for _, r := range stale {
-		if err := conn.DeleteByCookie(ctx, uint64(r)<<agentof.RoundShift, agentof.RoundMask); err != nil {
-			return fmt.Errorf("sweep flows of round %d: %w", r, err)
+	// Every flow we want must carry the new round before the others are
+	// swept: retry the first node sync for a while, and if it still fails,
+	// keep the stale rounds for the next start rather than delete flows
+	// that may still carry traffic.
+	syncErr := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		if err := nc.Sync(ctx); err != nil {
+			klog.ErrorS(err, "Node route sync failed; retrying before sweeping old flows")
+			return false, nil
 		}
-	}
-	if err := br.SetBridgeExternalIDs(ctx, map[string]string{staleRoundsKey: ""}); err != nil {
-		return err
+		return true, nil
+	})
+	if syncErr == nil {
+		for _, r := range stale {
+			if err := conn.DeleteByCookie(ctx, uint64(r)<<agentof.RoundShift, agentof.RoundMask); err != nil {
+				return fmt.Errorf("sweep flows of round %d: %w", r, err)
+			}
+		}
+		if err := br.SetBridgeExternalIDs(ctx, map[string]string{staleRoundsKey: ""}); err != nil {
+			return err
+		}
+	} else {
+		klog.ErrorS(syncErr, "Not sweeping the flows of earlier rounds: node routes are not all installed", "staleRounds", stale)
 	}
 	go nc.Run(ctx)
 

@@ -70,6 +70,9 @@ func New(self string, node openflow.NodeConfig, informer coreinformers.NodeInfor
 	return c
 }
 
+// Enqueue asks for a sync, e.g. after OVS lost its state.
+func (c *Controller) Enqueue() { c.queue.Add(syncKey) }
+
 // Run syncs until ctx ends.
 func (c *Controller) Run(ctx context.Context) {
 	defer c.queue.ShutDown()

@@ -3,6 +3,7 @@ package noderoute
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,7 +65,8 @@ func TestSyncFollowsNodes(t *testing.T) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		require.NoError(t, c.Sync(ctx))
-		return len(syncer.Owners()) == 2 && len(routes.last) == 2
+		// Both updates must have reached the informer, not just one.
+		return len(syncer.Owners()) == 2 && len(routes.last) == 2 && strings.Contains(syncer.Dump(), "172.18.0.22")
 	}, 5*time.Second, 50*time.Millisecond)
 	assert.Contains(t, syncer.Dump(), "set_field:172.18.0.22->tun_dst")
 	assert.NotContains(t, syncer.Dump(), "172.18.0.12")

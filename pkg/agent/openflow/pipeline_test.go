@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -149,4 +151,54 @@ func TestReplayInstallsEverything(t *testing.T) {
 	last := b.adds[len(b.adds)-1]
 	assert.Equal(t, len(BaseFlows(testNode))+len(PodFlows(testNode, testPod)), len(last))
 	assert.Equal(t, strings.Count(s.Dump(), "\n"), len(last))
+}
+
+// blockingBundler holds the first Bundle call until released, as a
+// connection that is down holds a request.
+type blockingBundler struct {
+	recordingBundler
+	release chan struct{}
+	calls   int
+	mu      sync.Mutex
+}
+
+func (b *blockingBundler) Bundle(ctx context.Context, add, del []of.Flow) error {
+	b.mu.Lock()
+	b.calls++
+	first := b.calls == 1
+	b.mu.Unlock()
+	if first {
+		<-b.release
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.recordingBundler.Bundle(ctx, add, del)
+}
+
+// TestReplayWhileSyncWaits is the reconnect case: a Sync waits for the
+// connection, and the connection's on-connect hook replays the cache. The
+// replay must not wait for the Sync (it would never finish).
+func TestReplayWhileSyncWaits(t *testing.T) {
+	b := &blockingBundler{release: make(chan struct{})}
+	b.calls = 1 // the first Sync below goes through
+	s := NewFlowSyncer(b, 1)
+	ctx := context.Background()
+	require.NoError(t, s.Sync(ctx, "base", CategoryBase, BaseFlows(testNode)))
+	b.calls = 0 // the next call blocks
+
+	syncDone := make(chan error, 1)
+	go func() { syncDone <- s.Sync(ctx, "pod/c3", CategoryPod, PodFlows(testNode, testPod)) }()
+	require.Eventually(t, func() bool { b.mu.Lock(); defer b.mu.Unlock(); return b.calls == 1 }, time.Second, time.Millisecond)
+
+	replayDone := make(chan error, 1)
+	go func() { replayDone <- s.Replay(ctx) }()
+	select {
+	case err := <-replayDone:
+		require.NoError(t, err)
+	case <-time.After(2 * time.Second):
+		t.Fatal("Replay waited for the Sync that waits for the connection: deadlock")
+	}
+	close(b.release)
+	require.NoError(t, <-syncDone)
+	assert.Contains(t, s.Dump(), "in_port=3", "the pod's flows are cached once their bundle applied")
 }

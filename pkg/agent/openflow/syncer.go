@@ -41,6 +41,11 @@ type FlowSyncer struct {
 	bundler Bundler
 	round   uint16
 
+	// applyMu serializes changes, and is held while a bundle is in
+	// flight; mu guards the cache only and is never held across I/O, so
+	// that Replay (called from the connection's on-connect hook while a
+	// Sync waits for that connection) can always read the cache.
+	applyMu   sync.Mutex
 	mu        sync.Mutex
 	installed map[string]map[string]of.Flow // owner -> flow key -> flow
 }
@@ -59,8 +64,8 @@ func (s *FlowSyncer) cookie(category int) uint64 {
 
 // Sync makes the owner's installed flows equal desired.
 func (s *FlowSyncer) Sync(ctx context.Context, owner string, category int, desired []of.Flow) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
 	want := make(map[string]of.Flow, len(desired))
 	for _, f := range desired {
 		f.Cookie = s.cookie(category)
@@ -70,6 +75,7 @@ func (s *FlowSyncer) Sync(ctx context.Context, owner string, category int, desir
 		}
 		want[k] = f
 	}
+	s.mu.Lock()
 	have := s.installed[owner]
 	var add, del []of.Flow
 	for k, f := range want {
@@ -82,6 +88,7 @@ func (s *FlowSyncer) Sync(ctx context.Context, owner string, category int, desir
 			del = append(del, f)
 		}
 	}
+	s.mu.Unlock()
 	if len(add) == 0 && len(del) == 0 {
 		return nil
 	}
@@ -90,11 +97,13 @@ func (s *FlowSyncer) Sync(ctx context.Context, owner string, category int, desir
 	if err := s.bundler.Bundle(ctx, add, del); err != nil {
 		return fmt.Errorf("install flows of %s (%d added, %d deleted): %w", owner, len(add), len(del), err)
 	}
+	s.mu.Lock()
 	if len(want) == 0 {
 		delete(s.installed, owner)
 	} else {
 		s.installed[owner] = want
 	}
+	s.mu.Unlock()
 	return nil
 }
 
@@ -119,10 +128,14 @@ func (s *FlowSyncer) ownedElsewhere(owner, k string) bool {
 
 // Replay installs every cached flow again in one bundle, e.g. after
 // ovs-vswitchd restarted with an empty bridge.
+//
+// Replay takes only the cache lock, for a snapshot: a Sync that waits for
+// the connection holds the apply lock, and its change, computed against
+// the same cache, applies cleanly on top of the replay.
 func (s *FlowSyncer) Replay(ctx context.Context) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	all := s.allLocked()
+	s.mu.Unlock()
 	if err := s.bundler.Bundle(ctx, all, nil); err != nil {
 		return fmt.Errorf("replay %d flows: %w", len(all), err)
 	}

@@ -182,11 +182,14 @@ func (c *Configurator) Add(ctx context.Context, req cniserver.PodRequest) (res *
 	}
 	p.IP = ip.Unmap()
 
+	// Each undo is registered before its step: a step that fails half-way
+	// (the veth made, its offload setting refused; the port in OVSDB, its
+	// ofport never assigned) is undone too. The undos accept "not there".
+	undo = append(undo, func() { c.logUndo(podnet.DeleteVeth(p.HostIf), "delete veth") })
 	veth, err := podnet.SetupVeth(req.Netns, req.IfName, p.HostIf, c.cfg.MTU, c.cfg.DisableTxChecksum)
 	if err != nil {
 		return nil, cniserver.Errorf(cniv1.CodeInterfaceFailure, "create the pod's interface: %w", err)
 	}
-	undo = append(undo, func() { c.logUndo(podnet.DeleteVeth(p.HostIf), "delete veth") })
 	p.MAC = veth.PodMAC
 	// The result is the same one a repeated ADD gets from state.
 	out := c.result(p)
@@ -194,11 +197,11 @@ func (c *Configurator) Add(ctx context.Context, req cniserver.PodRequest) (res *
 		return nil, cniserver.Errorf(cniv1.CodeInterfaceFailure, "configure the pod's interface: %w", err)
 	}
 
+	undo = append(undo, func() { c.logUndo(c.cfg.Bridge.DeletePort(context.Background(), p.HostIf), "delete OVS port") })
 	ofport, err := c.cfg.Bridge.EnsurePort(ctx, ovsdb.PortConfig{Name: p.HostIf, ExternalIDs: externalIDs(p)})
 	if err != nil {
 		return nil, cniserver.Errorf(cniv1.CodeOVSFailure, "attach %s to the bridge: %w", p.HostIf, err)
 	}
-	undo = append(undo, func() { c.logUndo(c.cfg.Bridge.DeletePort(context.Background(), p.HostIf), "delete OVS port") })
 	p.OFPort = uint32(ofport)
 
 	if err := c.cfg.Flows.Sync(ctx, owner(p.ContainerID), openflow.CategoryPod, c.podFlows(p)); err != nil {

@@ -194,10 +194,14 @@ func (m *Manager) adopt(ctx context.Context) error {
 		if kept && st.NetworkReady && st.SandboxID != "" {
 			valid = append(valid, cni.Attachment{ContainerID: st.SandboxID})
 		}
-		m.startWorker(types.UID(st.UID), st.Namespace, st.Name, st)
 	}
+	// GC before any worker runs: a worker may replace an unfinished
+	// sandbox, and the new one is not in this list.
 	if err := m.cfg.Network.GC(ctx, valid); err != nil && !errors.Is(err, cni.ErrNotInitialized) {
 		klog.ErrorS(err, "CNI garbage collection failed", "validAttachments", len(valid))
+	}
+	for _, st := range states {
+		m.startWorker(types.UID(st.UID), st.Namespace, st.Name, st)
 	}
 	return nil
 }
