@@ -392,24 +392,10 @@ func (b *builder) result() map[string][]of.Flow {
 		for _, f := range m {
 			flows = append(flows, f)
 		}
-		sortFlows(flows)
+		of.SortFlows(flows)
 		out[owner] = flows
 	}
 	return out
-}
-
-// sortFlows sorts flows in pipeline order: by table, then by priority
-// (highest first), then by key.
-func sortFlows(fs []of.Flow) {
-	sort.Slice(fs, func(i, j int) bool {
-		if fs[i].Table != fs[j].Table {
-			return fs[i].Table < fs[j].Table
-		}
-		if fs[i].Priority != fs[j].Priority {
-			return fs[i].Priority > fs[j].Priority
-		}
-		return fs[i].Key() < fs[j].Key()
-	})
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -119,7 +119,7 @@ func render(flows map[string][]of.Flow) string {
 			owners[f.Key()] = short
 		}
 	}
-	sortFlows(all)
+	of.SortFlows(all)
 	var b strings.Builder
 	for _, f := range all {
 		fmt.Fprintf(&b, "%-110s [%s]\n", f.String(), owners[f.Key()])

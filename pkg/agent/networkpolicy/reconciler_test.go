@@ -105,7 +105,7 @@ func flatten(flows map[string][]of.Flow) []string {
 	for _, fs := range flows {
 		all = append(all, fs...)
 	}
-	sortFlows(all)
+	of.SortFlows(all)
 	out := make([]string, len(all))
 	for i, f := range all {
 		out[i] = f.String()

@@ -92,8 +92,8 @@ func (s *FlowSyncer) Sync(ctx context.Context, owner string, category int, desir
 	if len(add) == 0 && len(del) == 0 {
 		return nil
 	}
-	sortFlows(add)
-	sortFlows(del)
+	of.SortFlows(add)
+	of.SortFlows(del)
 	if err := s.bundler.Bundle(ctx, add, del); err != nil {
 		return fmt.Errorf("install flows of %s (%d added, %d deleted): %w", owner, len(add), len(del), err)
 	}
@@ -172,7 +172,7 @@ func (s *FlowSyncer) allLocked() []of.Flow {
 			}
 		}
 	}
-	sortFlows(all)
+	of.SortFlows(all)
 	return all
 }
 
@@ -184,16 +184,4 @@ func (s *FlowSyncer) Dump() string {
 		b.WriteString("\n")
 	}
 	return b.String()
-}
-
-func sortFlows(fs []of.Flow) {
-	sort.Slice(fs, func(i, j int) bool {
-		if fs[i].Table != fs[j].Table {
-			return fs[i].Table < fs[j].Table
-		}
-		if fs[i].Priority != fs[j].Priority {
-			return fs[i].Priority > fs[j].Priority
-		}
-		return fs[i].Key() < fs[j].Key()
-	})
 }

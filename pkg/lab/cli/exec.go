@@ -16,7 +16,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/ovs-cni/antrea/pkg/lab/cluster"
 	"github.com/ovs-cni/antrea/pkg/lab/layout"
 	"github.com/ovs-cni/antrea/pkg/lab/netnsutil"
 	"github.com/ovs-cni/antrea/pkg/lab/ovsnode"
@@ -27,11 +26,7 @@ func newKubectlCommand(g *globals) *cobra.Command {
 		Use:   "kubectl -- ARGS...",
 		Short: "Run kubectl against the lab (as cluster admin)",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lab, err := g.lab()
-			if err != nil {
-				return err
-			}
-			st, err := cluster.LoadState(lab)
+			lab, st, err := g.state()
 			if err != nil {
 				return err
 			}
@@ -75,11 +70,7 @@ the node's own Open vSwitch, so 'ovs-vsctl show' and 'ovs-ofctl dump-flows
 br-int' work as on a real node; KUBECONFIG is the lab's admin kubeconfig.`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lab, err := g.lab()
-			if err != nil {
-				return err
-			}
-			st, err := cluster.LoadState(lab)
+			lab, st, err := g.state()
 			if err != nil {
 				return err
 			}

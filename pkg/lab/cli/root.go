@@ -58,13 +58,20 @@ func (g *globals) lab() (layout.Lab, error) {
 	return layout.New(g.name, dir)
 }
 
-// client returns the lab's admin client; it fails clearly if no lab is up.
-func (g *globals) client() (layout.Lab, cluster.State, kubernetes.Interface, error) {
+// state returns the lab and its recorded state; it fails clearly if no
+// lab is up.
+func (g *globals) state() (layout.Lab, cluster.State, error) {
 	lab, err := g.lab()
 	if err != nil {
-		return lab, cluster.State{}, nil, err
+		return lab, cluster.State{}, err
 	}
 	st, err := cluster.LoadState(lab)
+	return lab, st, err
+}
+
+// client returns the lab's admin client; it fails clearly if no lab is up.
+func (g *globals) client() (layout.Lab, cluster.State, kubernetes.Interface, error) {
+	lab, st, err := g.state()
 	if err != nil {
 		return lab, st, nil, err
 	}

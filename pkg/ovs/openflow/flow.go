@@ -223,3 +223,17 @@ func prefixLen(mask []byte) (int, bool) {
 	ones, bits := net.IPMask(mask).Size()
 	return ones, bits == 32
 }
+
+// SortFlows sorts flows in pipeline order: by table, then by priority
+// (highest first), then by key.
+func SortFlows(fs []Flow) {
+	sort.Slice(fs, func(i, j int) bool {
+		if fs[i].Table != fs[j].Table {
+			return fs[i].Table < fs[j].Table
+		}
+		if fs[i].Priority != fs[j].Priority {
+			return fs[i].Priority > fs[j].Priority
+		}
+		return fs[i].Key() < fs[j].Key()
+	})
+}
