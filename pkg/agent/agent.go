@@ -36,6 +36,7 @@ import (
 	agentof "github.com/ovs-cni/antrea/pkg/agent/openflow"
 	"github.com/ovs-cni/antrea/pkg/agent/podconfig"
 	"github.com/ovs-cni/antrea/pkg/agent/podnet"
+	"github.com/ovs-cni/antrea/pkg/agent/proxy"
 	"github.com/ovs-cni/antrea/pkg/agent/route"
 	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
 	"github.com/ovs-cni/antrea/pkg/ovs/ovsdb"
@@ -121,6 +122,7 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 	// callback runs on the connection's goroutine, hence the atomics.
 	var flows *agentof.FlowSyncer
 	var nodes atomic.Pointer[noderoute.Controller]
+	var services atomic.Pointer[proxy.Controller]
 	var connects atomic.Int32
 	conn := of.NewConn(filepath.Join(cfg.OVSRunDir, cfg.OVSBridge+".mgmt"), func(ctx context.Context) error {
 		if connects.Add(1) == 1 {
@@ -133,11 +135,19 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 		if _, err := routes.ConfigureGateway(cfg.HostGateway, gwAddr, mtu); err != nil {
 			klog.ErrorS(err, "Restoring the gateway failed; the node controller retries")
 		}
+		if p := services.Load(); p != nil {
+			if err := p.ReplayGroups(ctx); err != nil {
+				return err
+			}
+		}
 		if err := flows.Replay(ctx); err != nil {
 			return err
 		}
 		if n := nodes.Load(); n != nil {
 			n.Enqueue()
+		}
+		if p := services.Load(); p != nil {
+			p.Enqueue()
 		}
 		return nil
 	})
@@ -186,6 +196,11 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 	factory := informers.NewSharedInformerFactory(client, 0)
 	nc := noderoute.New(cfg.NodeName, nodeCfg, factory.Core().V1().Nodes(), flows, routes)
 	nodes.Store(nc)
+	var pc *proxy.Controller
+	if cfg.ProxyEnabled() {
+		pc = proxy.NewController(cfg.NodeName, factory, flows, conn)
+		services.Store(pc)
+	}
 	factory.Start(ctx.Done())
 	factory.WaitForCacheSync(ctx.Done())
 	// Every flow we want must carry the new round before the others are
@@ -212,6 +227,9 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 		klog.ErrorS(syncErr, "Not sweeping the flows of earlier rounds: node routes are not all installed", "staleRounds", stale)
 	}
 	go nc.Run(ctx)
+	if pc != nil {
+		go pc.Run(ctx)
+	}
 
 	if err := routes.EnsureMasquerade(ctx, podCIDR); err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/ovs-cni/antrea/pkg/lab/layout"
@@ -455,4 +456,57 @@ func TestAntreaNodeRoutes(t *testing.T) {
 	waitFor("flow and route removed with the node", func(flows, routes string) bool {
 		return !strings.Contains(flows, "10.10.200.0/24") && strings.TrimSpace(routes) == ""
 	})
+}
+
+// TestAntreaClusterIP reaches a Service's ClusterIP from a pod on a third
+// node over TCP and UDP: connections are spread over both endpoints (one
+// per node) by the OVS select group, and replies come back un-NATed.
+func TestAntreaClusterIP(t *testing.T) {
+	l := antreaLab
+	const ns = "clusterip"
+	createNamespace(t, l, ns)
+	c := ctx(t, 2*time.Minute)
+	for _, n := range []string{"node-1", "node-2"} {
+		p := servingPod(ns, "backend-"+n, n)
+		p.Labels["app"] = "backend"
+		_, err := l.Client.CoreV1().Pods(ns).Create(c, p, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	_, err := l.Client.CoreV1().Pods(ns).Create(c, servingPod(ns, "client", "node-3"), metav1.CreateOptions{})
+	require.NoError(t, err)
+	svc, err := l.Client.CoreV1().Services(ns).Create(c, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "backend", Namespace: ns},
+		Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"app": "backend"},
+			Ports: []corev1.ServicePort{
+				{Name: "http", Port: 8080, TargetPort: intstr.FromInt32(80), Protocol: corev1.ProtocolTCP},
+				{Name: "udp", Port: 5353, TargetPort: intstr.FromInt32(80), Protocol: corev1.ProtocolUDP},
+			},
+		},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	waitPods(t, l, ns, "", time.Minute, allRunningReady(3))
+
+	seen := map[string]bool{}
+	require.Eventually(t, func() bool {
+		out, _, code := l.Run("probe", "--from", ns+"/client", "--to", net.JoinHostPort(svc.Spec.ClusterIP, "8080"), "--timeout", "2s")
+		if code == 0 {
+			for _, b := range []string{"backend-node-1", "backend-node-2"} {
+				if strings.Contains(out, `"`+b+`"`) {
+					seen[b] = true
+				}
+			}
+		}
+		return len(seen) == 2
+	}, 60*time.Second, 100*time.Millisecond, "TCP to the ClusterIP should reach both endpoints, saw %v", seen)
+
+	out := l.mustRun(t, "probe", "--from", ns+"/client", "--to", net.JoinHostPort(svc.Spec.ClusterIP, "5353"), "--protocol", "udp", "--timeout", "3s")
+	assert.Contains(t, out, `"backend-node-`, "UDP through the ClusterIP")
+
+	// The flow and group in OVS have the expected shape.
+	flows := l.mustRun(t, "node-exec", "node-3", "--", "ovs-ofctl", "-O", "OpenFlow15", "dump-flows", "br-int", "table=40")
+	assert.Contains(t, flows, "nw_dst="+svc.Spec.ClusterIP)
+	groups := l.mustRun(t, "node-exec", "node-3", "--", "ovs-ofctl", "-O", "OpenFlow15", "dump-groups", "br-int")
+	assert.Contains(t, groups, "type=select")
+	assert.Contains(t, groups, "nat(dst=")
 }

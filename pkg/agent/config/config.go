@@ -57,6 +57,20 @@ type AgentConfig struct {
 	NodeName string `json:"nodeName"`
 	// Kubeconfig to reach the API; empty means in-cluster.
 	Kubeconfig string `json:"kubeconfig"`
+	// AntreaProxy configures the agent's service proxy.
+	AntreaProxy AntreaProxyConfig `json:"antreaProxy"`
+}
+
+// AntreaProxyConfig is the antreaProxy section.
+type AntreaProxyConfig struct {
+	// Enable the service proxy in OVS (ClusterIP); default true. Turn it
+	// off when kube-proxy serves Services.
+	Enable *bool `json:"enable,omitempty"`
+}
+
+// ProxyEnabled reports whether the service proxy runs.
+func (c AgentConfig) ProxyEnabled() bool {
+	return c.AntreaProxy.Enable == nil || *c.AntreaProxy.Enable
 }
 
 // Default returns the configuration with every default filled in.

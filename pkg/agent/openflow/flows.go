@@ -64,10 +64,12 @@ func BaseFlows(n NodeConfig) []of.Flow {
 			Match:   []of.MatchField{of.MatchInPort(n.GatewayOFPort), arpMatch(), of.MatchARPSpa(n.GatewayIP), of.MatchARPSha(n.GatewayMAC)},
 			Actions: []of.Action{gotoTable(ARPResponderTable)}},
 		arpResponder(n.GatewayIP, n.GatewayMAC),
-		// Conntrack: every IP packet goes through the zone; invalid ones stop.
+		// Conntrack: every IP packet goes through the zone, and replies of
+		// DNATed (service) connections are un-NATed there; a connection
+		// without a NAT binding is left alone. Invalid packets stop.
 		of.Flow{Table: ConntrackTable.ID, Priority: 200,
 			Match:   []of.MatchField{ipMatch()},
-			Actions: []of.Action{of.CT{Zone: CTZone, Table: &ctState}}},
+			Actions: []of.Action{of.CT{Zone: CTZone, Table: &ctState, NAT: &of.NAT{}}}},
 		of.Flow{Table: ConntrackStateTable.ID, Priority: 200,
 			Match: []of.MatchField{of.MatchCTState(of.CTInv|of.CTTrk, 0), ipMatch()}},
 		// L2 forwarding to the gateway.

@@ -27,10 +27,11 @@ const (
 
 // Categories of flow owners.
 const (
-	CategoryBase   = 1
-	CategoryPod    = 2
-	CategoryNode   = 3
-	CategoryPolicy = 4
+	CategoryBase    = 1
+	CategoryPod     = 2
+	CategoryNode    = 3
+	CategoryPolicy  = 4
+	CategoryService = 5
 )
 
 // FlowSyncer keeps what is installed in the bridge, per owner (e.g.

@@ -72,9 +72,8 @@ const (
 	ownerServicePrefix = OwnerPrefix + "service/"
 )
 
-// CategoryService is the cookie category of the proxy's flows (it belongs
-// next to the others in pkg/agent/openflow).
-const CategoryService = 5
+// CategoryService is the cookie category of the proxy's flows.
+const CategoryService = agentof.CategoryService
 
 // Result is what a compile produces.
 type Result struct {
