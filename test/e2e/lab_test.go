@@ -273,7 +273,15 @@ func TestMatrix(t *testing.T) {
 		}, metav1.CreateOptions{})
 		require.NoError(t, err)
 	}
-	waitPods(t, l, ns, "", time.Minute, allRunningReady(3))
+	pods := waitPods(t, l, ns, "", time.Minute, allRunningReady(3))
+	// probe's exit codes: 0 connected, 1 not connected.
+	for _, p := range pods {
+		if p.Name == "c" {
+			out, _, code := l.Run("probe", "--from", ns+"/a", "--to", net.JoinHostPort(p.Status.PodIP, "80"), "--timeout", "500ms")
+			assert.Equal(t, 1, code, "a -> c crosses nodes, which the bridge CNI cannot: %s", out)
+			assert.Contains(t, out, "not connected")
+		}
+	}
 	out, errOut, code := l.Run("matrix", "--namespaces", ns, "--port", "80", "--timeout", "1s")
 	require.Equal(t, 0, code, errOut)
 	want := [][]string{
