@@ -40,7 +40,7 @@ func podMAC(n int) net.HardwareAddr { return net.HardwareAddr{0x02, 0, 0, 0, 0, 
 // startBridge runs a private OVS with a netdev bridge whose ports have the
 // ofports of the fixtures (1 tunnel, 2 gateway, 3-6 pods), and returns a
 // connection to it.
-func startBridge(t *testing.T) (*ovstest.OVS, *of.Conn) {
+func startBridge(t testing.TB) (*ovstest.OVS, *of.Conn) {
 	t.Helper()
 	o := ovstest.Start(t)
 	o.Vsctl(t, "add-br", bridge, "--", "set", "bridge", bridge, "datapath_type=netdev", "fail_mode=secure",
@@ -146,7 +146,7 @@ func apply(ctx context.Context, c *of.Conn, prev []of.Flow, r Result, released [
 	return c.Apply(ctx, of.Change{DelFlows: prev, AddGroups: r.Groups, AddFlows: flatten(r.Flows), DelGroups: released})
 }
 
-func installPipeline(t *testing.T, ctx context.Context, c *of.Conn) {
+func installPipeline(t testing.TB, ctx context.Context, c *of.Conn) {
 	t.Helper()
 	require.NoError(t, c.Apply(ctx, of.Change{AddFlows: pipelineFlows()}))
 }
