@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/ovs-cni/antrea/pkg/agent/idalloc"
 	agentof "github.com/ovs-cni/antrea/pkg/agent/openflow"
 	"github.com/ovs-cni/antrea/pkg/apis/controlplane"
 	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
@@ -54,17 +55,17 @@ const (
 // Compiler compiles States into flows. It keeps the conjunction ids it
 // allocated, so that a rule keeps its id from one compile to the next.
 type Compiler struct {
-	ids *idAllocator
+	ids *idalloc.Allocator
 }
 
 // NewCompiler returns a compiler whose first conjunction id is 1.
-func NewCompiler() *Compiler { return &Compiler{ids: newIDAllocator()} }
+func NewCompiler() *Compiler { return &Compiler{ids: idalloc.New(1)} }
 
 // Compile returns the desired flows of s by owner. It does no I/O; its
 // only effect is on the compiler's conjunction ids: those of rules that
 // are gone stay reserved until ReleaseUnusedIDs.
 func (c *Compiler) Compile(s *State) map[string][]of.Flow {
-	c.ids.begin()
+	c.ids.Begin()
 	b := &builder{c: c, s: s, owners: map[string]map[string]of.Flow{}, clauses: map[string]*clauseFlow{}}
 	b.base()
 	policies := append([]*controlplane.NetworkPolicy(nil), s.Policies...)
@@ -78,7 +79,7 @@ func (c *Compiler) Compile(s *State) map[string][]of.Flow {
 // ReleaseUnusedIDs frees the conjunction ids that the last Compile did not
 // use, for reuse by later compiles. Call it once the flows of that compile
 // are installed.
-func (c *Compiler) ReleaseUnusedIDs() { c.ids.releaseUnused() }
+func (c *Compiler) ReleaseUnusedIDs() { c.ids.ReleaseUnused() }
 
 // Compile compiles s with a fresh compiler (conjunction ids from 1).
 func Compile(s *State) map[string][]of.Flow { return NewCompiler().Compile(s) }
@@ -358,7 +359,7 @@ func (b *builder) conjunction(uid types.UID, dir string, idx int, sig string, t 
 		}
 		return
 	}
-	id := b.c.ids.get(fmt.Sprintf("%s/%s/%d/%s", uid, dir, idx, sig))
+	id := b.c.ids.Get(fmt.Sprintf("%s/%s/%d/%s", uid, dir, idx, sig))
 	for i, c := range clauses {
 		for _, m := range c {
 			b.addClause(t.ID, m, of.Conjunction{ID: id, Clause: uint8(i + 1), NClauses: uint8(len(clauses))})

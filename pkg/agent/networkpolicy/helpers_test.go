@@ -157,21 +157,3 @@ func TestResolveServices(t *testing.T) {
 	// Unknown protocols resolve to nothing.
 	assert.Empty(t, resolveServices([]controlplane.Service{{Protocol: "ICMP"}}, nil))
 }
-
-func TestIDAllocator(t *testing.T) {
-	a := newIDAllocator()
-	a.begin()
-	assert.Equal(t, uint32(1), a.get("a"))
-	assert.Equal(t, uint32(2), a.get("b"))
-	assert.Equal(t, uint32(3), a.get("c"))
-	a.releaseUnused()
-	a.begin()
-	a.get("b")
-	assert.Equal(t, uint32(4), a.get("d"), "unused ids stay reserved until released")
-	a.releaseUnused() // frees 1 (a) and 3 (c)
-	a.begin()
-	assert.Equal(t, uint32(2), a.get("b"))
-	assert.Equal(t, uint32(1), a.get("e"), "lowest freed id first")
-	assert.Equal(t, uint32(3), a.get("f"))
-	assert.Equal(t, uint32(5), a.get("g"))
-}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sort"
 
+	"github.com/ovs-cni/antrea/pkg/agent/idalloc"
 	agentof "github.com/ovs-cni/antrea/pkg/agent/openflow"
 	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
 )
@@ -92,14 +93,14 @@ type Result struct {
 
 // Compiler compiles service ports, keeping group ids stable across
 // compiles.
-type Compiler struct{ ids *idAllocator }
+type Compiler struct{ ids *idalloc.Allocator }
 
 // NewCompiler returns a compiler that allocates group ids from FirstGroupID.
-func NewCompiler() *Compiler { return &Compiler{ids: newIDAllocator(FirstGroupID)} }
+func NewCompiler() *Compiler { return &Compiler{ids: idalloc.New(FirstGroupID)} }
 
 // Compile returns the flows and groups of ports.
 func (c *Compiler) Compile(ports []ServicePort) Result {
-	c.ids.begin()
+	c.ids.Begin()
 	res := Result{Flows: map[string][]of.Flow{}, GroupIDs: map[string]uint32{}}
 	sorted := make([]*ServicePort, 0, len(ports))
 	for i := range ports {
@@ -118,7 +119,7 @@ func (c *Compiler) Compile(ports []ServicePort) Result {
 			res.Invalid = append(res.Invalid, fmt.Sprintf("%s (%s): duplicate service port", key, sp.Name))
 			continue
 		}
-		id := c.ids.get(key)
+		id := c.ids.Get(key)
 		res.GroupIDs[key] = id
 		eps, bad := usableEndpoints(sp)
 		for _, b := range bad {
@@ -147,7 +148,7 @@ func (c *Compiler) Compile(ports []ServicePort) Result {
 // ReleaseUnused frees the group ids of the service ports that the last
 // compile did not have, and returns them: their groups are to be deleted
 // (deleting a group that was never installed is not an error).
-func (c *Compiler) ReleaseUnused() []uint32 { return c.ids.releaseUnused() }
+func (c *Compiler) ReleaseUnused() []uint32 { return c.ids.ReleaseUnused() }
 
 // Compile compiles ports with a fresh compiler.
 func Compile(ports []ServicePort) Result { return NewCompiler().Compile(ports) }
