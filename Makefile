@@ -14,7 +14,7 @@ LDFLAGS := -X github.com/ovs-cni/antrea/pkg/lab/cli.KubeVersion=$(KUBE_VERSION)
 LAB_NODES ?= 2
 E2E_TIMEOUT ?= 40m
 
-BINARIES := antrea-agent antrea-cni antrea-lab antrea-lab-kubelet lab-agnhost
+BINARIES := antrea-agent antrea-controller antrea-cni antrea-lab antrea-lab-kubelet lab-agnhost
 CNI_PLUGINS := github.com/containernetworking/plugins/plugins/main/bridge \
                github.com/containernetworking/plugins/plugins/ipam/host-local \
                github.com/containernetworking/plugins/plugins/main/loopback
@@ -66,6 +66,7 @@ $(TOOLS)/staticcheck:
 generate:
 	hack/generate-proto.sh
 	hack/generate-ovsdb.sh
+	hack/generate-apis.sh
 
 clean:
 	rm -rf $(BIN)

@@ -32,10 +32,12 @@ import (
 	"github.com/ovs-cni/antrea/pkg/agent/cniinstall"
 	"github.com/ovs-cni/antrea/pkg/agent/cniserver"
 	"github.com/ovs-cni/antrea/pkg/agent/config"
+	"github.com/ovs-cni/antrea/pkg/agent/networkpolicy"
 	"github.com/ovs-cni/antrea/pkg/agent/noderoute"
 	agentof "github.com/ovs-cni/antrea/pkg/agent/openflow"
 	"github.com/ovs-cni/antrea/pkg/agent/podconfig"
 	"github.com/ovs-cni/antrea/pkg/agent/podnet"
+	"github.com/ovs-cni/antrea/pkg/agent/policysync"
 	"github.com/ovs-cni/antrea/pkg/agent/proxy"
 	"github.com/ovs-cni/antrea/pkg/agent/route"
 	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
@@ -56,7 +58,15 @@ const (
 
 // Run starts the agent and blocks until ctx ends.
 func Run(ctx context.Context, cfg config.AgentConfig) error {
-	client, err := kubeClient(cfg.Kubeconfig)
+	restCfg, err := restConfig(cfg.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	policyClient, err := policysync.NewRESTClient(restCfg)
 	if err != nil {
 		return err
 	}
@@ -162,11 +172,31 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 		return err
 	}
 
+	// NetworkPolicy: realized from the controller's objects for this node
+	// and the node's pods. Conjunction ids of this round live in the half
+	// of the id space that the previous round did not use.
+	var policies *policysync.Controller
+	var pods *podconfig.Configurator
+	policies = policysync.New(policysync.Config{
+		NodeName:  cfg.NodeName,
+		GatewayIP: gwIP,
+		Client:    policyClient,
+		Realizer:  networkpolicy.NewReconcilerFrom(flows, uint32((round+1)%2)<<31|1),
+		LocalPods: func() map[netip.Addr]uint32 {
+			out := map[netip.Addr]uint32{}
+			for _, p := range pods.Pods() {
+				out[p.IP] = p.OFPort
+			}
+			return out
+		},
+	})
+
 	// Pods: rebuild from OVSDB, dropping those that went away meanwhile.
-	pods := podconfig.New(podconfig.Config{
+	pods = podconfig.New(podconfig.Config{
 		Node: nodeCfg, MTU: mtu, DisableTxChecksum: cfg.OVSDatapathType == config.DatapathNetdev,
 		Bridge: br, Flows: flows,
-		IPAM: &podnet.IPAM{BinDir: cfg.CNIBinDir, DataDir: filepath.Join(cfg.StateDir, "ipam"), PodCIDR: podCIDR, Gateway: gwIP},
+		OnChange: policies.PodsChanged,
+		IPAM:     &podnet.IPAM{BinDir: cfg.CNIBinDir, DataDir: filepath.Join(cfg.StateDir, "ipam"), PodCIDR: podCIDR, Gateway: gwIP},
 		Ready: func() error {
 			if !conn.Connected() {
 				return fmt.Errorf("not connected to OVS")
@@ -214,15 +244,22 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 		}
 		return true, nil
 	})
+	go policies.Run(ctx)
 	if syncErr == nil {
-		for _, r := range stale {
-			if err := conn.DeleteByCookie(ctx, uint64(r)<<agentof.RoundShift, agentof.RoundMask); err != nil {
-				return fmt.Errorf("sweep flows of round %d: %w", r, err)
+		// Policy flows of earlier rounds stay until this round realized
+		// the controller's complete state: an isolated pod keeps its
+		// isolation, an allowed connection its allow flows, even while the
+		// controller is unreachable.
+		go func() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-policies.Realized():
 			}
-		}
-		if err := br.SetBridgeExternalIDs(ctx, map[string]string{staleRoundsKey: ""}); err != nil {
-			return err
-		}
+			if err := sweepRounds(ctx, conn, br, stale); err != nil {
+				klog.ErrorS(err, "Sweeping the flows of earlier rounds failed; the next start retries", "staleRounds", stale)
+			}
+		}()
 	} else {
 		klog.ErrorS(syncErr, "Not sweeping the flows of earlier rounds: node routes are not all installed", "staleRounds", stale)
 	}
@@ -258,7 +295,20 @@ func GatewayMAC(gwIP netip.Addr) net.HardwareAddr {
 	return net.HardwareAddr{0x0e, 0x00, ip[0], ip[1], ip[2], ip[3]}
 }
 
-func kubeClient(kubeconfig string) (kubernetes.Interface, error) {
+// sweepRounds deletes the flows of the earlier rounds and forgets them.
+func sweepRounds(ctx context.Context, conn *of.Conn, br *ovsdb.Client, stale []uint16) error {
+	for _, r := range stale {
+		if err := conn.DeleteByCookie(ctx, uint64(r)<<agentof.RoundShift, agentof.RoundMask); err != nil {
+			return fmt.Errorf("sweep flows of round %d: %w", r, err)
+		}
+	}
+	if len(stale) > 0 {
+		klog.InfoS("Swept the flows of earlier rounds", "rounds", stale)
+	}
+	return br.SetBridgeExternalIDs(ctx, map[string]string{staleRoundsKey: ""})
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
 	var cfg *rest.Config
 	var err error
 	if kubeconfig != "" {
@@ -269,7 +319,7 @@ func kubeClient(kubeconfig string) (kubernetes.Interface, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client config: %w", err)
 	}
-	return kubernetes.NewForConfig(cfg)
+	return cfg, nil
 }
 
 func waitForPodCIDR(ctx context.Context, client kubernetes.Interface, name string) (*corev1.Node, error) {

@@ -59,7 +59,13 @@ type Compiler struct {
 }
 
 // NewCompiler returns a compiler whose first conjunction id is 1.
-func NewCompiler() *Compiler { return &Compiler{ids: idalloc.New(1)} }
+func NewCompiler() *Compiler { return NewCompilerFrom(1) }
+
+// NewCompilerFrom returns a compiler whose conjunction ids start at first.
+// An agent that restarts next to the flows of its previous run starts in
+// another part of the id space, so that until those flows are swept no
+// new rule shares a conjunction id with an old rule's leftover clauses.
+func NewCompilerFrom(first uint32) *Compiler { return &Compiler{ids: idalloc.New(first)} }
 
 // Compile returns the desired flows of s by owner. It does no I/O; its
 // only effect is on the compiler's conjunction ids: those of rules that

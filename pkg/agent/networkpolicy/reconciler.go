@@ -27,9 +27,14 @@ type Reconciler struct {
 	installed map[string][]of.Flow
 }
 
-// NewReconciler returns a reconciler that installs through flows.
-func NewReconciler(flows Flows) *Reconciler {
-	return &Reconciler{flows: flows, compiler: NewCompiler(), installed: map[string][]of.Flow{}}
+// NewReconciler returns a reconciler that installs through flows, with
+// conjunction ids from 1.
+func NewReconciler(flows Flows) *Reconciler { return NewReconcilerFrom(flows, 1) }
+
+// NewReconcilerFrom returns a reconciler whose conjunction ids start at
+// firstConjID (see NewCompilerFrom).
+func NewReconcilerFrom(flows Flows, firstConjID uint32) *Reconciler {
+	return &Reconciler{flows: flows, compiler: NewCompilerFrom(firstConjID), installed: map[string][]of.Flow{}}
 }
 
 // ownerRank orders owner kinds for installation: allow flows first, then

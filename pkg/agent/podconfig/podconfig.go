@@ -64,6 +64,9 @@ type Config struct {
 	Bridge            Bridge
 	Flows             Flows
 	IPAM              IPAM
+	// OnChange, when set, is called after a pod is connected or
+	// disconnected (it must not block).
+	OnChange func()
 	// Ready reports whether the agent can serve ADDs (OVS connected, base
 	// pipeline installed).
 	Ready func() error
@@ -208,6 +211,7 @@ func (c *Configurator) Add(ctx context.Context, req cniserver.PodRequest) (res *
 		return nil, cniserver.Errorf(cniv1.CodeOVSFailure, "install the pod's flows: %w", err)
 	}
 	c.put(p)
+	c.changed()
 	klog.InfoS("Pod connected", "pod", klog.KRef(p.PodNamespace, p.PodName), "containerID", p.ContainerID, "ip", p.IP, "ofport", p.OFPort, "interface", p.HostIf)
 	return out, nil
 }
@@ -295,7 +299,14 @@ func (c *Configurator) disconnect(ctx context.Context, p *Pod, netns string) err
 		return err
 	}
 	c.remove(p.ContainerID)
+	c.changed()
 	return nil
+}
+
+func (c *Configurator) changed() {
+	if c.cfg.OnChange != nil {
+		c.cfg.OnChange()
+	}
 }
 
 // Check implements cniserver.PodConfigurator.

@@ -23,6 +23,9 @@ type Event[T any] struct {
 	Type EventType
 	// Object is the new object, or the last one for Deleted.
 	Object *T
+	// Old is the object as it was before a Modified event (nil for
+	// Added and Deleted), so that watchers can send patches.
+	Old *T
 	// Revision is the store's revision after the change.
 	Revision uint64
 }
@@ -196,7 +199,7 @@ func nodeEvent[T any](node string, old, cur *T, span func(*T) []string) (Event[T
 	has := cur != nil && (node == "" || spanHas(span(cur), node))
 	switch {
 	case had && has:
-		return Event[T]{Type: Modified, Object: cur}, true
+		return Event[T]{Type: Modified, Object: cur, Old: old}, true
 	case has:
 		return Event[T]{Type: Added, Object: cur}, true
 	case had:

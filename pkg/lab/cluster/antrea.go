@@ -28,7 +28,7 @@ import (
 var AgentIdentity = controlplane.Identity{File: "antrea-agent.conf", CommonName: "antrea-agent"}
 
 // antreaBinaries are what --cni antrea needs in bin/.
-var antreaBinaries = []string{"antrea-agent", "antrea-cni", "cni/host-local"}
+var antreaBinaries = []string{"antrea-agent", "antrea-controller", "antrea-cni", "cni/host-local"}
 
 // UplinkBridge is the OVS bridge that holds a node's underlay NIC when the
 // datapath is userspace: OVS's userspace tunnels route through it.
@@ -112,6 +112,7 @@ func grantAgentRole(ctx context.Context, client kubernetes.Interface) error {
 		Rules: []rbacv1.PolicyRule{
 			{APIGroups: []string{""}, Resources: []string{"nodes", "pods", "services"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{"controlplane.antrea.io"}, Resources: []string{"appliedtogroups", "addressgroups", "networkpolicies"}, Verbs: []string{"get", "list", "watch"}},
 		},
 	}
 	if _, err := client.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {

@@ -131,7 +131,7 @@ func up(ctx context.Context, lab layout.Lab, o Options) error {
 		return err
 	}
 
-	ids := []controlplane.Identity{controlplane.Admin, controlplane.ControllerManager, controlplane.Scheduler, AgentIdentity}
+	ids := []controlplane.Identity{controlplane.Admin, controlplane.ControllerManager, controlplane.Scheduler, AgentIdentity, ControllerIdentity}
 	for _, n := range st.Nodes {
 		ids = append(ids, controlplane.KubeletIdentity(n))
 	}
@@ -143,7 +143,7 @@ func up(ctx context.Context, lab layout.Lab, o Options) error {
 	}
 	klog.InfoS("Underlay ready", "elapsed", time.Since(started))
 
-	client, _, err := controlplane.Client(lab, controlplane.Admin)
+	client, clientCfg, err := controlplane.Client(lab, controlplane.Admin)
 	if err != nil {
 		return err
 	}
@@ -166,6 +166,16 @@ func up(ctx context.Context, lab layout.Lab, o Options) error {
 	}
 	if o.CNI == CNIAntrea {
 		if err := grantAgentRole(ctx, client); err != nil {
+			return err
+		}
+		caPEM, err := readCA(lab)
+		if err != nil {
+			return err
+		}
+		if err := registerController(ctx, client, clientCfg, caPEM); err != nil {
+			return err
+		}
+		if err := StartController(lab, o.BinDir); err != nil {
 			return err
 		}
 	}
@@ -197,6 +207,9 @@ func up(ctx context.Context, lab layout.Lab, o Options) error {
 		return err
 	}
 	if o.CNI == CNIAntrea {
+		if err := waitControllerAPI(ctx, client, o.Timeout); err != nil {
+			return err
+		}
 		primeNeighbors(lab, st.Nodes)
 	}
 	st.Ready = true

@@ -74,6 +74,20 @@ func WritePKI(lab layout.Lab, identities []Identity) error {
 	if err := pki.WritePair(dir, "apiserver", serving, key); err != nil {
 		return err
 	}
+	// antrea-controller's aggregated API server: the APIService trusts the
+	// lab CA, and the aggregator dials the Service's endpoint by IP.
+	ctrl, ctrlKey, err := ca.Issue(pki.Request{
+		CommonName: "antrea-controller",
+		DNSNames:   []string{"antrea.kube-system.svc", "antrea.kube-system.svc.cluster.local", "localhost"},
+		IPs:        []net.IP{layout.ControlPlaneIP.AsSlice(), net.ParseIP("127.0.0.1")},
+		Server:     true,
+	})
+	if err != nil {
+		return err
+	}
+	if err := pki.WritePair(dir, "antrea-controller", ctrl, ctrlKey); err != nil {
+		return err
+	}
 	if err := pki.WriteServiceAccountKey(dir); err != nil {
 		return err
 	}

@@ -1,0 +1,223 @@
+package policysync
+
+import (
+	"sort"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/ovs-cni/antrea/pkg/apis/controlplane"
+	"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1"
+)
+
+// Resource names of the three resources.
+const (
+	ResourceAppliedToGroups = "appliedtogroups"
+	ResourceAddressGroups   = "addressgroups"
+	ResourceNetworkPolicies = "networkpolicies"
+)
+
+type podKey struct{ namespace, name string }
+
+type members map[podKey]controlplane.GroupMember
+
+// Cache is the node's copy of the controller's objects, kept as the
+// internal controlplane types the compiler reads.
+type Cache struct {
+	mu        sync.Mutex
+	appliedTo map[string]members
+	addresses map[string]members
+	policies  map[string]*controlplane.NetworkPolicy // namespace/name
+	listed    map[string]bool
+	// changed is signalled (without blocking) after every change.
+	changed chan struct{}
+}
+
+// NewCache returns an empty cache.
+func NewCache() *Cache {
+	return &Cache{
+		appliedTo: map[string]members{},
+		addresses: map[string]members{},
+		policies:  map[string]*controlplane.NetworkPolicy{},
+		listed:    map[string]bool{},
+		changed:   make(chan struct{}, 1),
+	}
+}
+
+// Changed is signalled after changes; one signal may stand for several.
+func (c *Cache) Changed() <-chan struct{} { return c.changed }
+
+func (c *Cache) notify() {
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Synced reports whether every resource has been listed at least once.
+func (c *Cache) Synced() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.listed[ResourceAppliedToGroups] && c.listed[ResourceAddressGroups] && c.listed[ResourceNetworkPolicies]
+}
+
+func convertMember(m *v1beta1.GroupMember) controlplane.GroupMember {
+	out := controlplane.GroupMember{
+		Pod:  controlplane.PodReference{Namespace: m.Pod.Namespace, Name: m.Pod.Name},
+		Node: m.Node,
+		IPs:  m.IPs,
+	}
+	for _, p := range m.Ports {
+		out.Ports = append(out.Ports, controlplane.NamedPort{Name: p.Name, Port: p.Port, Protocol: controlplane.Protocol(p.Protocol)})
+	}
+	return out
+}
+
+func memberSet(ms []v1beta1.GroupMember) members {
+	out := make(members, len(ms))
+	for i := range ms {
+		out[podKey{ms[i].Pod.Namespace, ms[i].Pod.Name}] = convertMember(&ms[i])
+	}
+	return out
+}
+
+func patch(set members, added, removed []v1beta1.GroupMember) members {
+	if set == nil {
+		set = members{}
+	}
+	for i := range removed {
+		delete(set, podKey{removed[i].Pod.Namespace, removed[i].Pod.Name})
+	}
+	for i := range added {
+		set[podKey{added[i].Pod.Namespace, added[i].Pod.Name}] = convertMember(&added[i])
+	}
+	return set
+}
+
+func convertPeer(p v1beta1.NetworkPolicyPeer) controlplane.NetworkPolicyPeer {
+	out := controlplane.NetworkPolicyPeer{AddressGroups: p.AddressGroups}
+	for _, b := range p.IPBlocks {
+		out.IPBlocks = append(out.IPBlocks, controlplane.IPBlock{CIDR: b.CIDR, Except: b.Except})
+	}
+	return out
+}
+
+func convertPolicy(p *v1beta1.NetworkPolicy) *controlplane.NetworkPolicy {
+	out := &controlplane.NetworkPolicy{
+		UID: p.UID, Name: p.Name, Namespace: p.Namespace,
+		AppliedToGroups: p.AppliedToGroups,
+	}
+	for _, d := range p.PolicyTypes {
+		out.PolicyTypes = append(out.PolicyTypes, controlplane.Direction(d))
+	}
+	for _, r := range p.Rules {
+		rule := controlplane.NetworkPolicyRule{
+			Direction: controlplane.Direction(r.Direction),
+			From:      convertPeer(r.From),
+			To:        convertPeer(r.To),
+		}
+		for _, s := range r.Services {
+			rule.Services = append(rule.Services, controlplane.Service{Protocol: controlplane.Protocol(s.Protocol), Port: s.Port, EndPort: s.EndPort})
+		}
+		out.Rules = append(out.Rules, rule)
+	}
+	return out
+}
+
+func policyKey(namespace, name string) string { return namespace + "/" + name }
+
+// Replace sets the objects of a resource to those of a list.
+func (c *Cache) Replace(resource string, list any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch l := list.(type) {
+	case *v1beta1.AppliedToGroupList:
+		c.appliedTo = make(map[string]members, len(l.Items))
+		for i := range l.Items {
+			c.appliedTo[l.Items[i].Name] = memberSet(l.Items[i].Members)
+		}
+	case *v1beta1.AddressGroupList:
+		c.addresses = make(map[string]members, len(l.Items))
+		for i := range l.Items {
+			c.addresses[l.Items[i].Name] = memberSet(l.Items[i].Members)
+		}
+	case *v1beta1.NetworkPolicyList:
+		c.policies = make(map[string]*controlplane.NetworkPolicy, len(l.Items))
+		for i := range l.Items {
+			p := &l.Items[i]
+			c.policies[policyKey(p.Namespace, p.Name)] = convertPolicy(p)
+		}
+	}
+	c.listed[resource] = true
+	c.notify()
+}
+
+// Apply applies one watch event. It returns false for an object it does
+// not know, which the caller treats as a protocol error.
+func (c *Cache) Apply(t watch.EventType, obj any) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	deleted := t == watch.Deleted
+	switch o := obj.(type) {
+	case *v1beta1.AppliedToGroup:
+		if deleted {
+			delete(c.appliedTo, o.Name)
+		} else {
+			c.appliedTo[o.Name] = memberSet(o.Members)
+		}
+	case *v1beta1.AppliedToGroupPatch:
+		c.appliedTo[o.Name] = patch(c.appliedTo[o.Name], o.AddedMembers, o.RemovedMembers)
+	case *v1beta1.AddressGroup:
+		if deleted {
+			delete(c.addresses, o.Name)
+		} else {
+			c.addresses[o.Name] = memberSet(o.Members)
+		}
+	case *v1beta1.AddressGroupPatch:
+		c.addresses[o.Name] = patch(c.addresses[o.Name], o.AddedMembers, o.RemovedMembers)
+	case *v1beta1.NetworkPolicy:
+		if deleted {
+			delete(c.policies, policyKey(o.Namespace, o.Name))
+		} else {
+			c.policies[policyKey(o.Namespace, o.Name)] = convertPolicy(o)
+		}
+	default:
+		return false
+	}
+	c.notify()
+	return true
+}
+
+func groupOf(name string, ms members) (out []controlplane.GroupMember) {
+	out = make([]controlplane.GroupMember, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Pod.Namespace != out[j].Pod.Namespace {
+			return out[i].Pod.Namespace < out[j].Pod.Namespace
+		}
+		return out[i].Pod.Name < out[j].Pod.Name
+	})
+	return out
+}
+
+// Snapshot returns the policies and the groups as the compiler reads
+// them. The result shares nothing mutable with the cache.
+func (c *Cache) Snapshot() (policies []*controlplane.NetworkPolicy, appliedTo map[string]*controlplane.AppliedToGroup, addresses map[string]*controlplane.AddressGroup) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	policies = make([]*controlplane.NetworkPolicy, 0, len(c.policies))
+	for _, p := range c.policies {
+		policies = append(policies, p)
+	}
+	appliedTo = make(map[string]*controlplane.AppliedToGroup, len(c.appliedTo))
+	for name, ms := range c.appliedTo {
+		appliedTo[name] = &controlplane.AppliedToGroup{Name: name, Members: groupOf(name, ms)}
+	}
+	addresses = make(map[string]*controlplane.AddressGroup, len(c.addresses))
+	for name, ms := range c.addresses {
+		addresses[name] = &controlplane.AddressGroup{Name: name, Members: groupOf(name, ms)}
+	}
+	return policies, appliedTo, addresses
+}

@@ -1,0 +1,133 @@
+package policysync
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+
+	"github.com/ovs-cni/antrea/pkg/agent/networkpolicy"
+	"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1"
+)
+
+// Realizer installs the flows of a State.
+type Realizer interface {
+	Realize(ctx context.Context, s *networkpolicy.State) error
+}
+
+// LocalPods returns this node's pods that have an OVS port: IP -> ofport.
+type LocalPods func() map[netip.Addr]uint32
+
+// Config wires a Controller.
+type Config struct {
+	NodeName  string
+	GatewayIP netip.Addr
+	Client    rest.Interface
+	Realizer  Realizer
+	LocalPods LocalPods
+}
+
+// Controller keeps the node's policy flows those of the controller's
+// objects and the node's pods.
+type Controller struct {
+	cfg   Config
+	cache *Cache
+	// podsChanged is signalled when local pods come or go.
+	podsChanged chan struct{}
+
+	realized chan struct{} // closed after the first successful realization
+	once     sync.Once
+}
+
+// New returns a controller; call Run.
+func New(cfg Config) *Controller {
+	return &Controller{cfg: cfg, cache: NewCache(), podsChanged: make(chan struct{}, 1), realized: make(chan struct{})}
+}
+
+// Cache returns the controller's cache.
+func (c *Controller) Cache() *Cache { return c.cache }
+
+// PodsChanged tells the controller that local pods came or went.
+func (c *Controller) PodsChanged() {
+	select {
+	case c.podsChanged <- struct{}{}:
+	default:
+	}
+}
+
+// Realized is closed once the objects of the first complete lists are
+// installed.
+func (c *Controller) Realized() <-chan struct{} { return c.realized }
+
+// Run syncs the three resources and realizes them until ctx ends.
+func (c *Controller) Run(ctx context.Context) {
+	resources := []struct {
+		name    string
+		newList func() runtime.Object
+	}{
+		{ResourceAppliedToGroups, func() runtime.Object { return &v1beta1.AppliedToGroupList{} }},
+		{ResourceAddressGroups, func() runtime.Object { return &v1beta1.AddressGroupList{} }},
+		{ResourceNetworkPolicies, func() runtime.Object { return &v1beta1.NetworkPolicyList{} }},
+	}
+	var wg sync.WaitGroup
+	for _, r := range resources {
+		rs := &resourceSync{client: c.cfg.Client, resource: r.name, node: c.cfg.NodeName, newList: r.newList, cache: c.cache, watchTimeout: 10 * time.Minute}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rs.run(ctx)
+		}()
+	}
+	c.realizeLoop(ctx)
+	wg.Wait()
+}
+
+func (c *Controller) realizeLoop(ctx context.Context) {
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.cache.Changed():
+		case <-c.podsChanged:
+		case <-retry.C:
+		}
+		if !c.cache.Synced() {
+			continue
+		}
+		if err := c.realize(ctx); err != nil {
+			failures++
+			d := time.Duration(min(failures, 6)) * 500 * time.Millisecond
+			klog.ErrorS(err, "Realizing NetworkPolicies failed; retrying", "in", d)
+			retry.Reset(d)
+			continue
+		}
+		failures = 0
+		c.once.Do(func() {
+			klog.InfoS("NetworkPolicies of the controller's first complete lists are realized")
+			close(c.realized)
+		})
+	}
+}
+
+func (c *Controller) realize(ctx context.Context) error {
+	start := time.Now()
+	policies, appliedTo, addresses := c.cache.Snapshot()
+	s := &networkpolicy.State{
+		NodeName:        c.cfg.NodeName,
+		GatewayIP:       c.cfg.GatewayIP,
+		Policies:        policies,
+		AppliedToGroups: appliedTo,
+		AddressGroups:   addresses,
+		LocalPods:       c.cfg.LocalPods(),
+	}
+	err := c.cfg.Realizer.Realize(ctx, s)
+	klog.V(2).InfoS("Realized NetworkPolicies", "policies", len(policies), "appliedToGroups", len(appliedTo), "addressGroups", len(addresses), "duration", time.Since(start), "err", err)
+	return err
+}
