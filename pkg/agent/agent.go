@@ -7,6 +7,8 @@ package agent
 import (
 	"context"
 	"fmt"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"net"
 	"net/netip"
 	"os"
@@ -177,7 +179,28 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 	// of the id space that the previous round did not use.
 	var policies *policysync.Controller
 	var pods *podconfig.Configurator
+	factory := informers.NewSharedInformerFactory(client, 0)
+	nodePods := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+		o.FieldSelector = "spec.nodeName=" + cfg.NodeName
+	}))
+	podLister := nodePods.Core().V1().Pods().Lister()
+	npLister := factory.Networking().V1().NetworkPolicies().Lister()
+	holds := policysync.NewHolds(flows,
+		func(ctx context.Context, namespace, name string) (map[string]string, error) {
+			if p, err := podLister.Pods(namespace).Get(name); err == nil {
+				return p.Labels, nil
+			}
+			p, err := client.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return nil, err
+			}
+			return p.Labels, nil
+		},
+		func(namespace string) ([]*networkingv1.NetworkPolicy, error) {
+			return npLister.NetworkPolicies(namespace).List(labels.Everything())
+		})
 	policies = policysync.New(policysync.Config{
+		Holds:     holds,
 		NodeName:  cfg.NodeName,
 		GatewayIP: gwIP,
 		Client:    policyClient,
@@ -195,8 +218,9 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 	pods = podconfig.New(podconfig.Config{
 		Node: nodeCfg, MTU: mtu, DisableTxChecksum: cfg.OVSDatapathType == config.DatapathNetdev,
 		Bridge: br, Flows: flows,
-		OnChange: policies.PodsChanged,
-		IPAM:     &podnet.IPAM{BinDir: cfg.CNIBinDir, DataDir: filepath.Join(cfg.StateDir, "ipam"), PodCIDR: podCIDR, Gateway: gwIP},
+		OnChange:  policies.PodsChanged,
+		Admission: holds,
+		IPAM:      &podnet.IPAM{BinDir: cfg.CNIBinDir, DataDir: filepath.Join(cfg.StateDir, "ipam"), PodCIDR: podCIDR, Gateway: gwIP},
 		Ready: func() error {
 			if !conn.Connected() {
 				return fmt.Errorf("not connected to OVS")
@@ -223,7 +247,6 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 
 	// Other nodes: one synchronous pass before sweeping, so that no tunnel
 	// flow is missing in between.
-	factory := informers.NewSharedInformerFactory(client, 0)
 	nc := noderoute.New(cfg.NodeName, nodeCfg, factory.Core().V1().Nodes(), flows, routes)
 	nodes.Store(nc)
 	var pc *proxy.Controller
@@ -232,7 +255,9 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 		services.Store(pc)
 	}
 	factory.Start(ctx.Done())
+	nodePods.Start(ctx.Done())
 	factory.WaitForCacheSync(ctx.Done())
+	nodePods.WaitForCacheSync(ctx.Done())
 	// Every flow we want must carry the new round before the others are
 	// swept: retry the first node sync for a while, and if it still fails,
 	// keep the stale rounds for the next start rather than delete flows

@@ -120,6 +120,23 @@ func PodFlows(n NodeConfig, p PodPort) []of.Flow {
 	}
 }
 
+// PriorityHold is the priority of the flows that hold a pod's port.
+const PriorityHold = 250
+
+// PodHoldFlows keep a new pod's port from forwarding IP traffic until the
+// NetworkPolicies that apply to it are realized: its IP packets are dropped
+// in SpoofGuard, and every packet for it in Output (above the flows that
+// allow established connections, which run before). ARP still works, so
+// that the pod's first packets after the release need no new resolution.
+func PodHoldFlows(p PodPort) []of.Flow {
+	return []of.Flow{
+		{Table: SpoofGuardTable.ID, Priority: PriorityHold,
+			Match: []of.MatchField{of.MatchInPort(p.OFPort), ipMatch()}},
+		{Table: OutputTable.ID, Priority: PriorityHold,
+			Match: []of.MatchField{OutputPortReg.Match(p.OFPort)}},
+	}
+}
+
 // RemoteNodeFlows send traffic for another node's pods into the tunnel, and
 // answer ARP for its gateway (the node's host route goes through it).
 func RemoteNodeFlows(n NodeConfig, r RemoteNode) []of.Flow {

@@ -56,6 +56,15 @@ type IPAM interface {
 	GC(ctx context.Context, valid []types.GCAttachment) error
 }
 
+// Admission decides whether a new pod's port may forward. Admit runs
+// once the pod has its port and address, before its forwarding flows are
+// installed; it may install flows that hold the port (and release them
+// later on its own). Forget runs when the pod is disconnected.
+type Admission interface {
+	Admit(ctx context.Context, p Pod) error
+	Forget(ctx context.Context, p Pod) error
+}
+
 // Config wires a Configurator.
 type Config struct {
 	Node              openflow.NodeConfig
@@ -64,6 +73,8 @@ type Config struct {
 	Bridge            Bridge
 	Flows             Flows
 	IPAM              IPAM
+	// Admission, when set, is asked before a new pod's port forwards.
+	Admission Admission
 	// OnChange, when set, is called after a pod is connected or
 	// disconnected (it must not block).
 	OnChange func()
@@ -207,6 +218,12 @@ func (c *Configurator) Add(ctx context.Context, req cniserver.PodRequest) (res *
 	}
 	p.OFPort = uint32(ofport)
 
+	if c.cfg.Admission != nil {
+		undo = append(undo, func() { c.logUndo(c.cfg.Admission.Forget(context.Background(), *p), "forget admission") })
+		if err := c.cfg.Admission.Admit(ctx, *p); err != nil {
+			return nil, cniserver.Errorf(cniv1.CodeOVSFailure, "admit the pod under its NetworkPolicies: %w", err)
+		}
+	}
 	if err := c.cfg.Flows.Sync(ctx, owner(p.ContainerID), openflow.CategoryPod, c.podFlows(p)); err != nil {
 		return nil, cniserver.Errorf(cniv1.CodeOVSFailure, "install the pod's flows: %w", err)
 	}
@@ -274,6 +291,11 @@ func (c *Configurator) Del(ctx context.Context, req cniserver.PodRequest) error 
 
 func (c *Configurator) disconnect(ctx context.Context, p *Pod, netns string) error {
 	var errs []error
+	if c.cfg.Admission != nil {
+		if err := c.cfg.Admission.Forget(ctx, *p); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := c.cfg.Flows.Sync(ctx, owner(p.ContainerID), openflow.CategoryPod, nil); err != nil {
 		errs = append(errs, err)
 	}

@@ -29,6 +29,9 @@ type Config struct {
 	Client    rest.Interface
 	Realizer  Realizer
 	LocalPods LocalPods
+	// Holds, when set, is told about every realized state, to release the
+	// pods it holds.
+	Holds *Holds
 }
 
 // Controller keeps the node's policy flows those of the controller's
@@ -89,6 +92,11 @@ func (c *Controller) Run(ctx context.Context) {
 func (c *Controller) realizeLoop(ctx context.Context) {
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
+	// While pods are held, their labels or the Kubernetes policies may
+	// change in ways the controller sends nothing about (a label change
+	// that deselects the pod): look again now and then.
+	recheck := time.NewTicker(time.Second)
+	defer recheck.Stop()
 	failures := 0
 	for {
 		select {
@@ -97,6 +105,10 @@ func (c *Controller) realizeLoop(ctx context.Context) {
 		case <-c.cache.Changed():
 		case <-c.podsChanged:
 		case <-retry.C:
+		case <-recheck.C:
+			if c.cfg.Holds == nil || c.cfg.Holds.Pending() == 0 {
+				continue
+			}
 		}
 		if !c.cache.Synced() {
 			continue
@@ -129,5 +141,8 @@ func (c *Controller) realize(ctx context.Context) error {
 	}
 	err := c.cfg.Realizer.Realize(ctx, s)
 	klog.V(2).InfoS("Realized NetworkPolicies", "policies", len(policies), "appliedToGroups", len(appliedTo), "addressGroups", len(addresses), "duration", time.Since(start), "err", err)
+	if err == nil && c.cfg.Holds != nil {
+		c.cfg.Holds.Release(ctx, s)
+	}
 	return err
 }

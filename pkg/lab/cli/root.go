@@ -121,6 +121,7 @@ that runs pods as network namespaces and calls CNI as a container runtime does.`
 		newProbeCommand(g),
 		newMatrixCommand(g),
 		newRestartOVSCommand(g),
+		newControllerCommand(g),
 	)
 	return root
 }

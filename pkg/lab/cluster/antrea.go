@@ -112,6 +112,8 @@ func grantAgentRole(ctx context.Context, client kubernetes.Interface) error {
 		Rules: []rbacv1.PolicyRule{
 			{APIGroups: []string{""}, Resources: []string{"nodes", "pods", "services"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
+			// Pod selectors of NetworkPolicies, to hold new pods' ports.
+			{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{"controlplane.antrea.io"}, Resources: []string{"appliedtogroups", "addressgroups", "networkpolicies"}, Verbs: []string{"get", "list", "watch"}},
 		},
 	}

@@ -181,3 +181,43 @@ func readCA(lab layout.Lab) ([]byte, error) {
 	}
 	return ca, nil
 }
+
+// StopController stops the lab's antrea-controller, as a crash would
+// (SIGKILL). Stopping a stopped controller is not an error.
+func StopController(lab layout.Lab) error {
+	recs, err := proc.Load(lab.PIDDir())
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if r.Name == ControllerProcess && r.Alive() {
+			if err := proc.Kill(r.PID, 0); err != nil {
+				return fmt.Errorf("kill antrea-controller: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// RestartController starts the lab's antrea-controller again after
+// StopController (or a crash) and waits until its API answers.
+func RestartController(ctx context.Context, lab layout.Lab, timeout time.Duration) error {
+	st, err := LoadState(lab)
+	if err != nil {
+		return err
+	}
+	if st.CNI != CNIAntrea {
+		return fmt.Errorf("lab %q runs --cni %s: it has no antrea-controller", lab.Name, st.CNI)
+	}
+	if err := StopController(lab); err != nil {
+		return err
+	}
+	if err := StartController(lab, st.BinDir); err != nil {
+		return err
+	}
+	client, _, err := controlplane.Client(lab, controlplane.Admin)
+	if err != nil {
+		return err
+	}
+	return waitControllerAPI(ctx, client, timeout)
+}
