@@ -1,0 +1,202 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	"github.com/ovs-cni/antrea/pkg/lab/layout"
+	"github.com/ovs-cni/antrea/pkg/lab/proc"
+	"github.com/ovs-cni/antrea/test/netpol"
+)
+
+// tracerProber decides every sample with ofproto/trace.
+type tracerProber struct{ c *labCluster }
+
+func (p tracerProber) Probe(ctx context.Context, from, to netpol.PodID, ip string, proto corev1.Protocol, port int) (bool, error) {
+	return p.c.Trace(ctx, from, to, ip, proto, port)
+}
+
+// TestNetworkPolicyDifferential applies random NetworkPolicy sets (seeded,
+// reproducible: rerun a failing seed with the same number) to the model,
+// and compares the verdict of the installed flows, read with ofproto/trace
+// on the source and destination nodes, with the verdict of test/netpol's
+// independent evaluator for sampled connections.
+func TestNetworkPolicyDifferential(t *testing.T) {
+	l := antreaLab
+	m := netpol.NewModel(netpol.Env{Prefix: "np-"})
+	cl := setupNetpolModel(t, l, m)
+	opts := netpol.Options{Workers: 16, Attempts: 3, RetryDelay: time.Second}
+	for seed := uint64(1); seed <= 10; seed++ {
+		s := netpol.RandomScenario(m, seed, 6, 100)
+		t.Run(s.Name, func(t *testing.T) {
+			require.NoError(t, netpol.RunScenario(ctx(t, 3*time.Minute), t, m, cl, tracerProber{cl}, s, opts))
+		})
+	}
+}
+
+func tcpPort(n int32) []networkingv1.NetworkPolicyPort {
+	tcp := corev1.ProtocolTCP
+	return []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: ptr.To(intstr.FromInt32(n))}}
+}
+
+func podSel(k, v string) *metav1.LabelSelector {
+	return &metav1.LabelSelector{MatchLabels: map[string]string{k: v}}
+}
+
+// TestNetworkPolicyControllerRestart stops antrea-controller while
+// traffic runs: policy stays enforced on every node (allowed connections
+// continue, denied ones stay denied) and agents resync when it is back
+// (a change made after its return is realized).
+func TestNetworkPolicyControllerRestart(t *testing.T) {
+	l := antreaLab
+	m := netpol.NewModel(netpol.Env{Prefix: "np-"})
+	cl := setupNetpolModel(t, l, m)
+	c := ctx(t, 3*time.Minute)
+	defer func() { _ = netpol.Cleanup(context.Background(), m, cl) }()
+	x := m.NS("x")
+	// x/a (node-1) accepts TCP 80 only from x/b (node-2).
+	require.NoError(t, cl.ApplyPolicy(c, &networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "a-from-b", Namespace: x},
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: *podSel("pod", "a"),
+			Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{PodSelector: podSel("pod", "b")}}, Ports: tcpPort(80)}},
+		},
+	}))
+	require.NoError(t, cl.WaitRealized(c))
+	a, b, cc := m.Pod("x", "a"), m.Pod("x", "b"), m.Pod("x", "c")
+	aAddr := cl.pods[a].Status.PodIP + ":80"
+	probe := func(from netpol.PodID) bool { return l.connected(x, from.Name, aAddr) }
+	require.Eventually(t, func() bool { return !probe(cc) }, 10*time.Second, 200*time.Millisecond, "x/c is denied")
+	require.True(t, probe(b), "x/b is allowed")
+
+	stream := startHTTPStream(t, layout.PodNetns(l.Layout.Name, cl.pods[b].UID), aAddr)
+	l.mustRun(t, "controller", "stop")
+	stopped := time.Now()
+	// The policy stays enforced without the controller.
+	for i := 0; i < 3; i++ {
+		assert.False(t, probe(cc), "x/c stays denied while the controller is down")
+		assert.True(t, probe(b), "x/b stays allowed while the controller is down")
+		time.Sleep(300 * time.Millisecond)
+	}
+	out := l.mustRun(t, "controller", "start")
+	t.Logf("controller down for %s; %s", time.Since(stopped).Round(time.Millisecond), strings.TrimSpace(out))
+	time.Sleep(2 * time.Second) // agents reconnect and relist
+	assert.False(t, probe(cc), "x/c is denied after the agents resynced")
+	requests, err := stream.finish()
+	require.NoError(t, err, "the allowed connection x/b -> x/a never broke")
+	assert.Greater(t, requests, 20, "the allowed connection carried traffic throughout")
+
+	// The agents watch the new controller: a change is realized.
+	require.NoError(t, cl.DeletePolicy(c, x, "a-from-b"))
+	require.Eventually(t, func() bool { return probe(cc) }, 15*time.Second, 200*time.Millisecond,
+		"deleting the policy after the restart opens x/a: the agents follow the new controller")
+	for _, n := range antreaNodes {
+		log, err := os.ReadFile(filepath.Join(l.Layout.LogDir(), n+"-antrea-agent.log"))
+		require.NoError(t, err)
+		assert.NotContains(t, string(log), "Realizing NetworkPolicies failed", "%s realized every state it received", n)
+	}
+}
+
+// TestNetworkPolicyOddInput applies policies the apiserver accepts but
+// that are odd: empty selectors everywhere, an ipBlock 0.0.0.0/0 with many
+// excepts, a named port no pod has, and 1000 rules in one policy. Nothing
+// fails or crashes, and each does what the spec says.
+func TestNetworkPolicyOddInput(t *testing.T) {
+	l := antreaLab
+	m := netpol.NewModel(netpol.Env{Prefix: "np-"})
+	cl := setupNetpolModel(t, l, m)
+	c := ctx(t, 3*time.Minute)
+	defer func() { _ = netpol.Cleanup(context.Background(), m, cl) }()
+	y := m.NS("y")
+	pidsBefore := labPIDs(t, l)
+
+	var excepts []string
+	for i := 0; i < 200; i++ {
+		excepts = append(excepts, fmt.Sprintf("10.%d.%d.0/24", 100+i/50, i%50))
+	}
+	excepts = append(excepts, cl.pods[m.Pod("z", "c")].Status.PodIP+"/32")
+	var many []networkingv1.NetworkPolicyIngressRule
+	for i := 0; i < 1000; i++ {
+		many = append(many, networkingv1.NetworkPolicyIngressRule{
+			From:  []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: fmt.Sprintf("192.168.%d.%d/32", i/250, i%250)}}},
+			Ports: tcpPort(int32(2000 + i)),
+		})
+	}
+	policies := []*networkingv1.NetworkPolicy{
+		{ // empty selectors: every pod of y accepts from every pod of every namespace
+			ObjectMeta: metav1.ObjectMeta{Name: "empty-selectors", Namespace: y},
+			Spec: networkingv1.NetworkPolicySpec{Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{
+				{PodSelector: &metav1.LabelSelector{}}, {NamespaceSelector: &metav1.LabelSelector{}, PodSelector: &metav1.LabelSelector{}},
+			}}}},
+		},
+		{ // y/b sends only to 0.0.0.0/0 minus 201 excepts, one of them z/c
+			ObjectMeta: metav1.ObjectMeta{Name: "wide-except", Namespace: y},
+			Spec: networkingv1.NetworkPolicySpec{
+				PodSelector: *podSel("pod", "b"), PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
+				Egress: []networkingv1.NetworkPolicyEgressRule{{To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0", Except: excepts}}}}},
+			},
+		},
+		{ // a named port no pod has: y/c accepts nothing more than the other policies allow
+			ObjectMeta: metav1.ObjectMeta{Name: "no-such-port", Namespace: y},
+			Spec: networkingv1.NetworkPolicySpec{
+				PodSelector: *podSel("pod", "c"),
+				Ingress:     []networkingv1.NetworkPolicyIngressRule{{Ports: []networkingv1.NetworkPolicyPort{{Port: ptr.To(intstr.FromString("no-such-port"))}}}},
+			},
+		},
+		{ // 1000 rules on y/a
+			ObjectMeta: metav1.ObjectMeta{Name: "thousand-rules", Namespace: y},
+			Spec:       networkingv1.NetworkPolicySpec{PodSelector: *podSel("pod", "a"), Ingress: many},
+		},
+	}
+	for _, p := range policies {
+		require.NoError(t, cl.ApplyPolicy(c, p), p.Name)
+	}
+	require.NoError(t, cl.WaitRealized(c))
+
+	to := func(ns, pod string) string { return cl.pods[m.Pod(ns, pod)].Status.PodIP + ":80" }
+	require.Eventually(t, func() bool { return !l.connected(y, "b", to("z", "c")) }, 20*time.Second, 300*time.Millisecond,
+		"y/b -> z/c: z/c's IP is one of the excepts")
+	assert.True(t, l.connected(y, "b", to("z", "a")), "y/b -> z/a: inside 0.0.0.0/0 and no except")
+	assert.True(t, l.connected(m.NS("z"), "b", to("y", "c")), "z/b -> y/c: the empty selectors allow every pod in")
+	assert.True(t, l.connected(m.NS("x"), "a", to("y", "a")), "x/a -> y/a: the empty selectors allow every pod in")
+
+	flows := l.mustRun(t, "node-exec", "node-1", "--", "ovs-ofctl", "-O", "OpenFlow15", "dump-flows", "br-int", "table=90", "--no-stats")
+	n := strings.Count(flows, "\n")
+	assert.Greater(t, n, 2000, "node-1 (y/a) has the thousand rules: one peer and one port clause each")
+
+	assert.Equal(t, pidsBefore, labPIDs(t, l), "no antrea process restarted")
+	for _, name := range []string{"antrea-controller", "node-1-antrea-agent", "node-2-antrea-agent", "node-3-antrea-agent"} {
+		log, err := os.ReadFile(filepath.Join(l.Layout.LogDir(), name+".log"))
+		require.NoError(t, err)
+		for _, bad := range []string{"panic", "Realizing NetworkPolicies failed", "Observed a panic"} {
+			assert.NotContains(t, string(log), bad, name)
+		}
+	}
+}
+
+// labPIDs returns the PIDs of the lab's antrea processes by name.
+func labPIDs(t *testing.T, l *Lab) map[string]int {
+	t.Helper()
+	recs, err := proc.Load(l.Layout.PIDDir())
+	require.NoError(t, err)
+	out := map[string]int{}
+	for _, r := range recs {
+		if strings.Contains(r.Name, "antrea") {
+			out[r.Name] = r.PID
+		}
+	}
+	return out
+}
