@@ -113,13 +113,16 @@ func ipMatch() of.MatchField { return of.MatchEthType(of.EthTypeIPv4) }
 
 func resubmit(t agentof.Table) []of.Action { return []of.Action{of.Resubmit{Table: t.ID}} }
 
-func (b *builder) add(owner string, f of.Flow) {
+func (b *builder) add(owner string, f of.Flow) { b.addKeyed(owner, f.Key(), f) }
+
+// addKeyed adds f, whose key is k.
+func (b *builder) addKeyed(owner, k string, f of.Flow) {
 	m := b.owners[owner]
 	if m == nil {
 		m = map[string]of.Flow{}
 		b.owners[owner] = m
 	}
-	m[f.Key()] = f
+	m[k] = f
 }
 
 func (b *builder) addClause(table uint8, match []of.MatchField, c of.Conjunction) {
@@ -391,7 +394,7 @@ func (b *builder) result() map[string][]of.Flow {
 		for _, c := range conj {
 			f.Actions = append(f.Actions, c)
 		}
-		b.add(ownerMatchPrefix+k, f)
+		b.addKeyed(ownerMatchPrefix+k, k, f)
 	}
 	out := make(map[string][]of.Flow, len(b.owners))
 	for owner, m := range b.owners {

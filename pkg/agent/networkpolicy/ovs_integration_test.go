@@ -37,7 +37,7 @@ func podMAC(n int) net.HardwareAddr { return net.HardwareAddr{0x02, 0, 0, 0, 0, 
 // startBridge runs a private OVS with a netdev bridge whose ports have the
 // ofports of the fixtures (1 tunnel, 2 gateway, 3-6 pods), and returns a
 // FlowSyncer installing into it through an OpenFlow connection.
-func startBridge(t *testing.T) (*ovstest.OVS, *agentof.FlowSyncer) {
+func startBridge(t testing.TB) (*ovstest.OVS, *agentof.FlowSyncer) {
 	t.Helper()
 	o := ovstest.Start(t)
 	o.Vsctl(t, "add-br", bridge, "--", "set", "bridge", bridge, "datapath_type=netdev", "fail_mode=secure",
@@ -137,7 +137,7 @@ func tunnelFlow(srcIP string, to, dstPort int) string {
 		"tcp,nw_src=%s,nw_dst=10.10.0.%d,nw_ttl=63,tp_src=40000,tp_dst=%d", srcIP, to, dstPort)
 }
 
-func installPipeline(t *testing.T, ctx context.Context, syncer *agentof.FlowSyncer) {
+func installPipeline(t testing.TB, ctx context.Context, syncer *agentof.FlowSyncer) {
 	t.Helper()
 	require.NoError(t, syncer.Sync(ctx, "base", agentof.CategoryBase, agentof.BaseFlows(itNode)))
 	for _, p := range itPorts {

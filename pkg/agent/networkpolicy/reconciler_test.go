@@ -16,14 +16,16 @@ import (
 
 // bundles records what a FlowSyncer sends, in order.
 type bundles struct {
-	log  []string // "+flow" / "-flow", in the order sent
-	fail error
+	log   []string // "+flow" / "-flow", in the order sent
+	calls int      // bundles sent
+	fail  error
 }
 
 func (b *bundles) Bundle(_ context.Context, add, del []of.Flow) error {
 	if b.fail != nil {
 		return b.fail
 	}
+	b.calls++
 	for _, f := range del {
 		b.log = append(b.log, "-"+f.Key())
 	}
@@ -36,6 +38,7 @@ func (b *bundles) Bundle(_ context.Context, add, del []of.Flow) error {
 func (b *bundles) take() []string {
 	l := b.log
 	b.log = nil
+	b.calls = 0
 	return l
 }
 
@@ -58,12 +61,12 @@ func TestRealize(t *testing.T) {
 
 	s := goldenCases()["seed_example"]
 	require.NoError(t, r.Realize(ctx, s))
+	// The allow flow, the clause flows and isolation go in one atomic
+	// bundle.
+	assert.Equal(t, 1, b.calls)
 	log := b.take()
-	// The allow flow goes in before the clause flows, isolation last.
 	allow, clause, isolation := indexOf(log, "conj_id=0x1"), indexOf(log, "conjunction(1,2/3)"), indexOf(log, "table=100,priority=100")
 	require.True(t, allow >= 0 && clause >= 0 && isolation >= 0, "%v", log)
-	assert.Less(t, allow, clause)
-	assert.Less(t, clause, isolation)
 	assert.Equal(t, flatten(Compile(s)), installedPolicyFlows(syncer))
 
 	// Nothing changed: nothing sent.
@@ -76,14 +79,12 @@ func TestRealize(t *testing.T) {
 	require.NoError(t, r.Realize(ctx, s2))
 	assert.Equal(t, []string{"+cookie=0x1040000000000,table=90,priority=100,dl_type=0x800,nw_src=10.10.2.9 actions=conjunction(1,1/3)"}, b.take())
 
-	// The policy goes: isolation is removed first, the allow flow last,
-	// and the pod's own flows stay.
+	// The policy goes, in one bundle; the pod's own flows stay.
 	require.NoError(t, r.Realize(ctx, state(nil, nil, nil)))
+	assert.Equal(t, 1, b.calls)
 	log = b.take()
 	isolation, clause, allow = indexOf(log, "-table=100"), indexOf(log, "-table=90,priority=100"), indexOf(log, "-table=90,priority=90")
 	require.True(t, allow >= 0 && clause >= 0 && isolation >= 0, "%v", log)
-	assert.Less(t, isolation, clause)
-	assert.Less(t, clause, allow)
 	assert.Equal(t, []string{ownerBase, "pod/web1"}, syncer.Owners())
 }
 
@@ -113,9 +114,10 @@ func flatten(flows map[string][]of.Flow) []string {
 	return out
 }
 
-// When a rule's conjunction id changes (its ports changed shape), the old
-// conj_id flow stays until the clause flows moved to the new id.
-func TestRealizeKeepsOldAllowUntilClausesMoved(t *testing.T) {
+// When a rule's conjunction id changes (its ports changed shape), the new
+// conj_id flow, the clause flows moved to it and the removal of the old
+// conj_id flow are one atomic change.
+func TestRealizeMovesConjunctionsAtomically(t *testing.T) {
 	ctx := context.Background()
 	b := &bundles{}
 	r := NewReconciler(agentof.NewFlowSyncer(b, 1))
@@ -129,12 +131,12 @@ func TestRealizeKeepsOldAllowUntilClausesMoved(t *testing.T) {
 	add2, del1 := indexOf(log, "+cookie=0x1040000000000,table=90,priority=90,conj_id=0x2"), indexOf(log, "-table=90,priority=90,conj_id=0x1")
 	moved := indexOf(log, "tcp_dst=9090 actions=conjunction(2,3/3)")
 	require.True(t, add2 >= 0 && del1 >= 0 && moved >= 0, "%v", log)
-	assert.Less(t, add2, moved)
-	assert.Less(t, moved, del1)
 
 	// Id 1 was released after that Realize: the next new rule takes it.
 	s.Policies = append(s.Policies, policy("uid-z", "atg-web", in, ingress(groups("ag-app"), tcp(1))))
+	b.take()
 	require.NoError(t, r.Realize(ctx, s))
+	assert.Equal(t, 1, b.calls)
 	assert.Contains(t, strings.Join(b.take(), "\n"), "conj_id=0x1,dl_type=0x800 actions=resubmit(,105)")
 }
 

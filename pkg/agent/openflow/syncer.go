@@ -49,11 +49,13 @@ type FlowSyncer struct {
 	applyMu   sync.Mutex
 	mu        sync.Mutex
 	installed map[string]map[string]of.Flow // owner -> flow key -> flow
+	// refs counts the owners of each installed flow key.
+	refs map[string]int
 }
 
 // NewFlowSyncer returns a syncer that stamps flows with round.
 func NewFlowSyncer(b Bundler, round uint16) *FlowSyncer {
-	return &FlowSyncer{bundler: b, round: round, installed: map[string]map[string]of.Flow{}}
+	return &FlowSyncer{bundler: b, round: round, installed: map[string]map[string]of.Flow{}, refs: map[string]int{}}
 }
 
 // Round is the round stamped into every cookie.
@@ -99,10 +101,116 @@ func (s *FlowSyncer) Sync(ctx context.Context, owner string, category int, desir
 		return fmt.Errorf("install flows of %s (%d added, %d deleted): %w", owner, len(add), len(del), err)
 	}
 	s.mu.Lock()
+	s.setLocked(owner, want)
+	s.mu.Unlock()
+	return nil
+}
+
+// sortedByKey returns the flows of keys in pipeline order (table,
+// priority descending, key), like of.SortFlows without rebuilding keys.
+func sortedByKey(flows map[string]of.Flow, keys []string) []of.Flow {
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := flows[keys[i]], flows[keys[j]]
+		if a.Table != b.Table {
+			return a.Table < b.Table
+		}
+		if a.Priority != b.Priority {
+			return a.Priority > b.Priority
+		}
+		return keys[i] < keys[j]
+	})
+	out := make([]of.Flow, len(keys))
+	for i, k := range keys {
+		out[i] = flows[k]
+	}
+	return out
+}
+
+// setLocked records want as owner's flows, keeping refs.
+func (s *FlowSyncer) setLocked(owner string, want map[string]of.Flow) {
+	for k := range s.installed[owner] {
+		if s.refs[k]--; s.refs[k] == 0 {
+			delete(s.refs, k)
+		}
+	}
+	for k := range want {
+		s.refs[k]++
+	}
 	if len(want) == 0 {
 		delete(s.installed, owner)
 	} else {
 		s.installed[owner] = want
+	}
+}
+
+// SyncAll makes the installed flows of every owner in desired equal its
+// flows (none: the owner goes), in one atomic bundle: the switch sees the
+// whole change at once or not at all. Owners not in desired are left
+// alone. A flow key that one owner drops and another keeps or adds stays.
+func (s *FlowSyncer) SyncAll(ctx context.Context, category int, desired map[string][]of.Flow) error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	wants := make(map[string]map[string]of.Flow, len(desired))
+	added := map[string]of.Flow{}
+	for owner, flows := range desired {
+		want := make(map[string]of.Flow, len(flows))
+		for _, f := range flows {
+			f.Cookie = s.cookie(category)
+			k := f.Key()
+			if prev, dup := want[k]; dup && prev.String() != f.String() {
+				return fmt.Errorf("owner %s: two flows with the same match and different actions: %s", owner, k)
+			}
+			want[k] = f
+		}
+		wants[owner] = want
+	}
+	s.mu.Lock()
+	delta := map[string]int{}
+	gone := map[string]of.Flow{}
+	for owner, want := range wants {
+		have := s.installed[owner]
+		for k, f := range want {
+			old, ok := have[k]
+			if !ok {
+				delta[k]++
+			}
+			if !ok || old.String() != f.String() {
+				if prev, dup := added[k]; dup && prev.String() != f.String() {
+					s.mu.Unlock()
+					return fmt.Errorf("owners disagree on the actions of %s", k)
+				}
+				added[k] = f
+			}
+		}
+		for k, f := range have {
+			if _, ok := want[k]; !ok {
+				delta[k]--
+				gone[k] = f
+			}
+		}
+	}
+	delKeys := make([]string, 0, len(gone))
+	for k := range gone {
+		if s.refs[k]+delta[k] <= 0 {
+			if _, readded := added[k]; !readded {
+				delKeys = append(delKeys, k)
+			}
+		}
+	}
+	s.mu.Unlock()
+	addKeys := make([]string, 0, len(added))
+	for k := range added {
+		addKeys = append(addKeys, k)
+	}
+	add, del := sortedByKey(added, addKeys), sortedByKey(gone, delKeys)
+	if len(add) > 0 || len(del) > 0 {
+		if err := s.bundler.Bundle(ctx, add, del); err != nil {
+			return fmt.Errorf("install flows of %d owners (%d added, %d deleted): %w", len(desired), len(add), len(del), err)
+		}
+	}
+	s.mu.Lock()
+	for owner, want := range wants {
+		s.setLocked(owner, want)
 	}
 	s.mu.Unlock()
 	return nil
@@ -116,15 +224,10 @@ func (s *FlowSyncer) Delete(ctx context.Context, owner string) error {
 // ownedElsewhere reports whether another owner also installed the flow with
 // key k (the same ARP responder for two reasons, say); it must then stay.
 func (s *FlowSyncer) ownedElsewhere(owner, k string) bool {
-	for o, fs := range s.installed {
-		if o == owner {
-			continue
-		}
-		if _, ok := fs[k]; ok {
-			return true
-		}
+	if _, mine := s.installed[owner][k]; mine {
+		return s.refs[k] > 1
 	}
-	return false
+	return s.refs[k] > 0
 }
 
 // Replay installs every cached flow again in one bundle, e.g. after

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -83,7 +84,14 @@ type Flow struct {
 // Key identifies a flow within a bridge, as OpenFlow does: table, priority
 // and match. Two flows with the same Key replace each other.
 func (f Flow) Key() string {
-	return fmt.Sprintf("table=%d,priority=%d%s", f.Table, f.Priority, f.matchString())
+	var b strings.Builder
+	b.Grow(64)
+	b.WriteString("table=")
+	b.WriteString(strconv.Itoa(int(f.Table)))
+	b.WriteString(",priority=")
+	b.WriteString(strconv.Itoa(int(f.Priority)))
+	f.writeMatch(&b)
+	return b.String()
 }
 
 // String prints the flow like `ovs-ofctl add-flow` takes it.
@@ -104,15 +112,18 @@ func (f Flow) String() string {
 	return b.String()
 }
 
-func (f Flow) matchString() string {
-	fields := append([]MatchField(nil), f.Match...)
-	sort.SliceStable(fields, func(i, j int) bool { return fieldOrder(fields[i].Field) < fieldOrder(fields[j].Field) })
-	var b strings.Builder
+// writeMatch writes the match fields in ovs-ofctl's order.
+func (f Flow) writeMatch(b *strings.Builder) {
+	fields := f.Match
+	less := func(i, j int) bool { return fieldOrder(fields[i].Field) < fieldOrder(fields[j].Field) }
+	if !sort.SliceIsSorted(fields, less) {
+		fields = append([]MatchField(nil), f.Match...)
+		sort.SliceStable(fields, func(i, j int) bool { return fieldOrder(fields[i].Field) < fieldOrder(fields[j].Field) })
+	}
 	for _, m := range fields {
 		b.WriteString(",")
 		b.WriteString(m.String())
 	}
-	return b.String()
 }
 
 // ActionsString prints actions, "drop" for none.
@@ -227,13 +238,29 @@ func prefixLen(mask []byte) (int, bool) {
 // SortFlows sorts flows in pipeline order: by table, then by priority
 // (highest first), then by key.
 func SortFlows(fs []Flow) {
-	sort.Slice(fs, func(i, j int) bool {
-		if fs[i].Table != fs[j].Table {
-			return fs[i].Table < fs[j].Table
+	if len(fs) < 2 {
+		return
+	}
+	// Each key is built once, not once per comparison.
+	type keyed struct {
+		key string
+		f   Flow
+	}
+	ks := make([]keyed, len(fs))
+	for i, f := range fs {
+		ks[i] = keyed{f.Key(), f}
+	}
+	sort.Slice(ks, func(i, j int) bool {
+		a, b := &ks[i], &ks[j]
+		if a.f.Table != b.f.Table {
+			return a.f.Table < b.f.Table
 		}
-		if fs[i].Priority != fs[j].Priority {
-			return fs[i].Priority > fs[j].Priority
+		if a.f.Priority != b.f.Priority {
+			return a.f.Priority > b.f.Priority
 		}
-		return fs[i].Key() < fs[j].Key()
+		return a.key < b.key
 	})
+	for i := range ks {
+		fs[i] = ks[i].f
+	}
 }

@@ -1,0 +1,82 @@
+package networkpolicy
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/ovs-cni/antrea/pkg/apis/controlplane"
+)
+
+// benchState is 10,000 ingress rules: 2,500 policies of 4 rules, each
+// policy applied to one of 100 local pods (25 policies per pod), each
+// rule allowing its own 10 peer addresses on one of 4 TCP ports.
+func benchState() *State {
+	const policies, rulesPer, localPods, peersPer = 2500, 4, 100, 10
+	var ps []*controlplane.NetworkPolicy
+	var atgs []*controlplane.AppliedToGroup
+	var ags []*controlplane.AddressGroup
+	local := map[netip.Addr]uint32{}
+	for p := 0; p < localPods; p++ {
+		ip := netip.AddrFrom4([4]byte{10, 10, 0, byte(p + 10)})
+		local[ip] = uint32(100 + p)
+		atgs = append(atgs, atg(fmt.Sprintf("atg-%d", p), member(fmt.Sprintf("pod%d", p), node, ip.String())))
+	}
+	peer := 0
+	for i := 0; i < policies; i++ {
+		var rules []controlplane.NetworkPolicyRule
+		for r := 0; r < rulesPer; r++ {
+			var ms []controlplane.GroupMember
+			for k := 0; k < peersPer; k++ {
+				ip := netip.AddrFrom4([4]byte{10, byte(20 + peer>>16), byte(peer >> 8), byte(peer)})
+				ms = append(ms, member(fmt.Sprintf("peer%d", peer), "node-2", ip.String()))
+				peer++
+			}
+			name := fmt.Sprintf("ag-%d-%d", i, r)
+			ags = append(ags, ag(name, ms...))
+			rules = append(rules, ingress(groups(name), tcp(8000+r)))
+		}
+		ps = append(ps, policy(fmt.Sprintf("uid-%05d", i), fmt.Sprintf("atg-%d", i%localPods), in, rules...))
+	}
+	s := state(ps, atgs, ags)
+	s.LocalPods = local
+	return s
+}
+
+// BenchmarkRealize10kRules installs the flows of 10,000 rules into a real
+// OVS (userspace datapath) through the agent's own OpenFlow connection, in
+// the one atomic bundle of a Realize: compile, diff against nothing, and
+// the bundle. Reported: flows installed, the rate, and the memory the
+// realized state keeps (compiler and syncer caches).
+func BenchmarkRealize10kRules(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		o, syncer := startBridge(b)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		installPipeline(b, ctx, syncer)
+		s := benchState()
+		r := NewReconciler(syncer)
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		start := time.Now()
+		if err := r.Realize(ctx, s); err != nil {
+			cancel()
+			b.Fatal(err)
+		}
+		took := time.Since(start)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		flows := countFlows(r.compiler.Compile(s), OwnerPrefix)
+		installed := o.Ofctl(b, "dump-aggregate", bridge)
+		cancel()
+		b.ReportMetric(float64(flows), "flows")
+		b.ReportMetric(took.Seconds(), "s/realize")
+		b.ReportMetric(float64(flows)/took.Seconds(), "flows/s")
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MiB/retained")
+		b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/(1<<20), "MiB/allocated")
+		b.Logf("%d policy flows realized in %s; switch: %s", flows, took, installed)
+	}
+}

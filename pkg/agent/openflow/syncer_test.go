@@ -1,0 +1,95 @@
+package openflow
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
+)
+
+type keyBundler struct {
+	calls    int
+	add, del []string
+	fail     error
+}
+
+func (b *keyBundler) Bundle(_ context.Context, add, del []of.Flow) error {
+	if b.fail != nil {
+		return b.fail
+	}
+	b.calls++
+	b.add, b.del = nil, nil
+	for _, f := range add {
+		b.add = append(b.add, f.Key())
+	}
+	for _, f := range del {
+		b.del = append(b.del, f.Key())
+	}
+	return nil
+}
+
+func flow(table uint8, prio uint16, port uint32) of.Flow {
+	return of.Flow{Table: table, Priority: prio, Match: []of.MatchField{of.MatchInPort(port)}}
+}
+
+func TestSyncAllIsOneBundleAndKeepsSharedFlows(t *testing.T) {
+	ctx := context.Background()
+	b := &keyBundler{}
+	s := NewFlowSyncer(b, 1)
+	shared := flow(90, 100, 3)
+	require.NoError(t, s.SyncAll(ctx, CategoryPolicy, map[string][]of.Flow{
+		"a": {shared, flow(90, 100, 4)},
+		"b": {shared},
+		"c": {flow(100, 100, 5)},
+	}))
+	assert.Equal(t, 1, b.calls, "three owners, one bundle")
+	assert.Len(t, b.add, 3, "the shared flow is sent once")
+	assert.Equal(t, []string{"a", "b", "c"}, s.Owners())
+
+	// a goes and c changes: the shared flow stays (b still has it).
+	require.NoError(t, s.SyncAll(ctx, CategoryPolicy, map[string][]of.Flow{
+		"a": nil,
+		"c": {flow(100, 100, 6)},
+	}))
+	assert.Equal(t, 2, b.calls)
+	assert.ElementsMatch(t, []string{flow(90, 100, 4).Key(), flow(100, 100, 5).Key()}, b.del)
+	assert.Equal(t, []string{flow(100, 100, 6).Key()}, b.add)
+	assert.Equal(t, []string{"b", "c"}, s.Owners())
+
+	// A flow moving from one owner to another is not deleted.
+	require.NoError(t, s.SyncAll(ctx, CategoryPolicy, map[string][]of.Flow{
+		"b": nil,
+		"d": {shared},
+	}))
+	assert.Empty(t, b.del)
+	assert.Equal(t, 3, b.calls, "d's flow has the same key and actions: re-sent with d's cookie")
+
+	// Sync of one owner sees the shared refcount too.
+	require.NoError(t, s.Sync(ctx, "e", CategoryPod, []of.Flow{shared}))
+	require.NoError(t, s.Sync(ctx, "d", CategoryPolicy, nil))
+	assert.NotContains(t, b.del, shared.Key(), "e still has it")
+
+	// Nothing changes: nothing sent.
+	calls := b.calls
+	require.NoError(t, s.SyncAll(ctx, CategoryPolicy, map[string][]of.Flow{"c": {flow(100, 100, 6)}}))
+	assert.Equal(t, calls, b.calls)
+}
+
+func TestSyncAllFailureChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	b := &keyBundler{fail: errors.New("switch gone")}
+	s := NewFlowSyncer(b, 1)
+	err := s.SyncAll(ctx, CategoryPolicy, map[string][]of.Flow{"a": {flow(90, 100, 3)}})
+	require.ErrorContains(t, err, "switch gone")
+	assert.Empty(t, s.Owners())
+	b.fail = nil
+	require.NoError(t, s.SyncAll(ctx, CategoryPolicy, map[string][]of.Flow{"a": {flow(90, 100, 3)}}))
+	assert.Equal(t, []string{"a"}, s.Owners())
+
+	err = s.SyncAll(ctx, CategoryPolicy, map[string][]of.Flow{"x": {flow(90, 100, 3)}, "y": {{Table: 90, Priority: 100, Match: []of.MatchField{of.MatchInPort(3)}, Actions: []of.Action{of.Resubmit{Table: 100}}}}})
+	require.ErrorContains(t, err, "disagree")
+}
