@@ -1,0 +1,208 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+)
+
+// waitFlows polls a node's table until ok accepts its flows, and returns
+// when it first did. Each poll is one ovs-ofctl dump (10-20 ms here), the
+// resolution of the measurement.
+func waitFlows(l *Lab, node string, table int, timeout time.Duration, ok func(flows string) bool) (time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		out, _, code := l.Run("node-exec", node, "--", "ovs-ofctl", "-O", "OpenFlow15", "dump-flows", "br-int", fmt.Sprintf("table=%d", table), "--no-stats")
+		at := time.Now()
+		if code == 0 && ok(out) {
+			return at, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("table %d of %s not as expected within %s", table, node, timeout)
+}
+
+// lastOnAll runs waitFlows on every node at once and returns the latest
+// time.
+func lastOnAll(l *Lab, nodes []string, table int, ok func(node, flows string) bool) (time.Time, error) {
+	var mu sync.Mutex
+	var last time.Time
+	var firstErr error
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t, err := waitFlows(l, n, table, 30*time.Second, func(flows string) bool { return ok(n, flows) })
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			if t.After(last) {
+				last = t
+			}
+		}()
+	}
+	wg.Wait()
+	return last, firstErr
+}
+
+// BenchmarkPolicyRealization measures NetworkPolicy realization in a
+// 3-node lab with 300 pods: (1) from the creation of a policy selecting
+// 100 pods to its last flow installed on every node (the isolation drop
+// of the last selected pod: the agent installs a state in one bundle), 10
+// times; (2) from a new peer pod being Ready (as a watch reports it) to
+// its IP being in the rule's peer clause on every node, 10 times.
+func BenchmarkPolicyRealization(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		l, err := NewLab("bench-np")
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _, _ = l.Run("down")
+		if err := l.Up("--nodes", "3", "--cni", "antrea"); err != nil {
+			dumpLogs(l)
+			_ = l.Down()
+			b.Fatal(err)
+		}
+		func() {
+			defer func() {
+				if err := l.Down(); err != nil {
+					b.Error(err)
+				}
+			}()
+			policyLat, peerLat, err := benchRealization(l)
+			if err != nil {
+				dumpLogs(l)
+				b.Fatal(err)
+			}
+			b.ReportMetric(percentile(policyLat, 50), "ms/policy-p50")
+			b.ReportMetric(percentile(policyLat, 99), "ms/policy-p99")
+			b.ReportMetric(percentile(peerLat, 50), "ms/peer-p50")
+			b.ReportMetric(percentile(peerLat, 99), "ms/peer-p99")
+		}()
+	}
+}
+
+func benchRealization(l *Lab) (policyLat, peerLat []float64, err error) {
+	c, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	const ns = "bench-np"
+	if _, err := l.Client.CoreV1().Namespaces().Create(c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		return nil, nil, err
+	}
+	nodes := []string{"node-1", "node-2", "node-3"}
+	servers := map[string]int{}
+	for i := 0; i < 300; i++ {
+		node := nodes[i%3]
+		role := "client"
+		if i < 100 {
+			role = "server"
+		}
+		pod := labPod(ns, fmt.Sprintf("p%03d", i), node, corev1.ContainerPort{ContainerPort: 80, Protocol: corev1.ProtocolTCP})
+		pod.Labels["role"] = role
+		if role == "server" {
+			servers[node]++
+		}
+		if _, err := l.Client.CoreV1().Pods(ns).Create(c, pod, metav1.CreateOptions{}); err != nil {
+			return nil, nil, err
+		}
+	}
+	total := 0
+	for _, n := range servers {
+		total += n
+	}
+	if total != 100 {
+		return nil, nil, fmt.Errorf("%d servers, want 100", total)
+	}
+	for {
+		list, err := l.Client.CoreV1().Pods(ns).List(c, metav1.ListOptions{})
+		if err == nil && allRunningReady(300)(list.Items) {
+			break
+		}
+		if c.Err() != nil {
+			return nil, nil, fmt.Errorf("300 pods not ready: %w", c.Err())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	tcp := corev1.ProtocolTCP
+	port := func(p int32) []networkingv1.NetworkPolicyPort {
+		return []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: ptr.To(intstr.FromInt32(p))}}
+	}
+	np := func(name string) *networkingv1.NetworkPolicy {
+		return &networkingv1.NetworkPolicy{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			Spec: networkingv1.NetworkPolicySpec{
+				PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"role": "server"}},
+				Ingress: []networkingv1.NetworkPolicyIngressRule{{
+					From:  []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"role": "client"}}}},
+					Ports: port(80),
+				}},
+			},
+		}
+	}
+	for k := 0; k < 10; k++ {
+		start := time.Now()
+		if _, err := l.Client.NetworkingV1().NetworkPolicies(ns).Create(c, np(fmt.Sprintf("p%d", k)), metav1.CreateOptions{}); err != nil {
+			return nil, nil, err
+		}
+		last, err := lastOnAll(l, nodes, 100, func(n, flows string) bool { return strings.Count(flows, "reg1=") == servers[n] })
+		if err != nil {
+			return nil, nil, fmt.Errorf("policy %d: %w", k, err)
+		}
+		policyLat = append(policyLat, float64(last.Sub(start).Microseconds())/1000)
+		if k == 9 {
+			break // keep the last policy for the peer measurements
+		}
+		if err := l.Client.NetworkingV1().NetworkPolicies(ns).Delete(c, fmt.Sprintf("p%d", k), metav1.DeleteOptions{}); err != nil {
+			return nil, nil, err
+		}
+		if _, err := lastOnAll(l, nodes, 100, func(_, flows string) bool { return !strings.Contains(flows, "reg1=") }); err != nil {
+			return nil, nil, fmt.Errorf("deleting policy %d: %w", k, err)
+		}
+	}
+	for k := 0; k < 10; k++ {
+		node := nodes[k%3]
+		pod := labPod(ns, fmt.Sprintf("peer%d", k), node, corev1.ContainerPort{ContainerPort: 80, Protocol: corev1.ProtocolTCP})
+		pod.Labels["role"] = "client"
+		w, err := l.Client.CoreV1().Pods(ns).Watch(c, metav1.ListOptions{FieldSelector: "metadata.name=" + pod.Name})
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, err := l.Client.CoreV1().Pods(ns).Create(c, pod, metav1.CreateOptions{}); err != nil {
+			w.Stop()
+			return nil, nil, err
+		}
+		var ready time.Time
+		var ip string
+		for e := range w.ResultChan() {
+			if p, ok := e.Object.(*corev1.Pod); ok && podReady(p) {
+				ready, ip = time.Now(), p.Status.PodIP
+				break
+			}
+		}
+		w.Stop()
+		if ip == "" {
+			return nil, nil, fmt.Errorf("peer %d never Ready", k)
+		}
+		last, err := lastOnAll(l, nodes, 90, func(_, flows string) bool { return strings.Contains(flows, "nw_src="+ip+" ") })
+		if err != nil {
+			return nil, nil, fmt.Errorf("peer %d: %w", k, err)
+		}
+		d := float64(last.Sub(ready).Microseconds()) / 1000
+		if d < 0 {
+			d = 0 // in every conjunction before the watch even reported Ready
+		}
+		peerLat = append(peerLat, d)
+	}
+	return policyLat, peerLat, nil
+}
