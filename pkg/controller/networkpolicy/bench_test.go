@@ -5,9 +5,15 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
 	"github.com/ovs-cni/antrea/pkg/apis/controlplane"
@@ -98,7 +105,89 @@ func policyPerPod(s *scale) {
 	}
 }
 
+// shapes are the benchmark shapes, with the policies each computes.
+var shapes = []struct {
+	name     string
+	build    func(*scale)
+	policies int
+}{
+	{"a-small-namespaces", smallNamespaces, 75000},
+	{"b-one-namespace", oneNamespace, 10000},
+	{"c-policy-per-pod", policyPerPod, 10000},
+}
+
+// BenchmarkComputeScale times the controller on each shape, with the
+// method of Antrea's controller test: see runScale.
 func BenchmarkComputeScale(b *testing.B) {
+	benchmarkScale(b, true)
+}
+
+// BenchmarkInformersOnly runs the same informers on the same shapes with
+// handlers that do nothing: the part of BenchmarkComputeScale's figures
+// that the fake clientset and the informers' caches take, whatever the
+// controller does.
+func BenchmarkInformersOnly(b *testing.B) {
+	benchmarkScale(b, false)
+}
+
+// BenchmarkControllerOnly feeds each shape's objects straight to the
+// controller's handlers (namespaces, then policies, then pods), without
+// informers nor clientset, and syncs everything: the controller's own
+// cost, steadier than the end-to-end figures on a noisy machine.
+func BenchmarkControllerOnly(b *testing.B) {
+	for _, shape := range shapes {
+		b.Run(shape.name, func(b *testing.B) {
+			s := &scale{rng: rand.New(rand.NewPCG(1, 2))}
+			shape.build(s)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				c, err := New(informers.NewSharedInformerFactory(fake.NewClientset(), 0))
+				if err != nil {
+					b.Fatal(err)
+				}
+				runtime.GC()
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				before := ms.Alloc
+				b.StartTimer()
+				for _, kind := range []string{"Namespace", "NetworkPolicy", "Pod"} {
+					for _, o := range s.out {
+						switch o := o.(type) {
+						case *corev1.Namespace:
+							if kind == "Namespace" {
+								c.onNamespace(o)
+							}
+						case *networkingv1.NetworkPolicy:
+							if kind == "NetworkPolicy" {
+								c.onPolicy(o)
+							}
+						case *corev1.Pod:
+							if kind == "Pod" {
+								c.onPod(o)
+							}
+						}
+					}
+				}
+				c.mu.Lock()
+				c.flush(nil)
+				c.mu.Unlock()
+				b.StopTimer()
+				if n := c.networkPolicies.Len(); n != shape.policies {
+					b.Fatalf("computed %d policies, want %d", n, shape.policies)
+				}
+				// What the controller keeps: its indexes and stores.
+				runtime.GC()
+				runtime.ReadMemStats(&ms)
+				b.ReportMetric(float64(ms.Alloc-before)/(1<<20), "MiB-controller-live")
+				runtime.KeepAlive(c)
+			}
+		})
+	}
+}
+
+func benchmarkScale(b *testing.B, withController bool) {
 	// Quiet the controller's and the informers' logs.
 	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
 	klog.InitFlags(fs)
@@ -107,15 +196,6 @@ func BenchmarkComputeScale(b *testing.B) {
 	_ = fs.Set("stderrthreshold", "FATAL")
 	klog.SetOutput(discard{})
 
-	shapes := []struct {
-		name     string
-		build    func(*scale)
-		policies int
-	}{
-		{"a-small-namespaces", smallNamespaces, 75000},
-		{"b-one-namespace", oneNamespace, 10000},
-		{"c-policy-per-pod", policyPerPod, 10000},
-	}
 	for _, shape := range shapes {
 		b.Run(shape.name, func(b *testing.B) {
 			for range b.N {
@@ -123,15 +203,25 @@ func BenchmarkComputeScale(b *testing.B) {
 				client := preload(shape.build)
 				runtime.GC()
 				b.StartTimer()
-				r := runScale(b, client)
-				if r.policies != shape.policies {
+				r := runScale(b, client, withController)
+				if withController && r.policies != shape.policies {
 					b.Fatalf("computed %d policies, want %d", r.policies, shape.policies)
 				}
 				b.ReportMetric(r.seconds, "s-compute")
+				if withController {
+					b.ReportMetric(r.syncedSeconds, "s-informers-synced")
+				}
+				b.ReportMetric(r.cpuSeconds, "s-cpu")
 				b.ReportMetric(float64(r.maxAlloc)/(1<<20), "MiB-max-alloc")
-				b.ReportMetric(float64(r.events[0]), "atg-events")
-				b.ReportMetric(float64(r.events[1]), "ag-events")
-				b.ReportMetric(float64(r.events[2]), "np-events")
+				b.ReportMetric(float64(r.liveAlloc)/(1<<20), "MiB-live-idle")
+				if r.peakRSS > 0 {
+					b.ReportMetric(float64(r.peakRSS)/(1<<20), "MiB-peak-rss")
+				}
+				if withController {
+					b.ReportMetric(float64(r.events[0]), "atg-events")
+					b.ReportMetric(float64(r.events[1]), "ag-events")
+					b.ReportMetric(float64(r.events[2]), "np-events")
+				}
 			}
 		})
 	}
@@ -149,29 +239,61 @@ type discard struct{}
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 type scaleResult struct {
-	seconds  float64
-	maxAlloc uint64
-	policies int
-	events   [3]int64
+	seconds float64
+	// syncedSeconds is when the informers had listed everything and the
+	// handlers had seen it all.
+	syncedSeconds float64
+	// cpuSeconds is the CPU time of the process (all threads, GC
+	// included) until idle.
+	cpuSeconds float64
+	maxAlloc   uint64
+	// peakRSS is the peak resident memory of the process during the run
+	// (0 where unknown); liveAlloc the heap left live at idle, after a GC.
+	peakRSS, liveAlloc uint64
+	policies           int
+	events             [3]int64
 }
 
 // runScale times a controller from informer start until it has computed
-// everything and is idle, sampling runtime.MemStats.Alloc every 500 ms.
-func runScale(b *testing.B, client *fake.Clientset) scaleResult {
+// everything and is idle, as Antrea's controller test does: the fake
+// clientset holds every object, the informers list them from it, and
+// memory is the maximum of runtime.MemStats.Alloc sampled every 500 ms,
+// so it counts the clientset's objects and the informers' caches. It
+// also reports what that sampling may miss: the peak RSS of the process
+// over the run (read from the kernel), the heap left live at idle, and
+// the process's CPU time. Without the controller, it times the informers
+// alone until their no-op handlers have seen the initial lists.
+func runScale(b *testing.B, client *fake.Clientset, withController bool) scaleResult {
 	var r scaleResult
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	factory := informers.NewSharedInformerFactory(client, 0)
-	c, err := New(factory)
-	if err != nil {
-		b.Fatal(err)
-	}
-	// Watch everything, as the API server would.
+	var c *Controller
+	var synced []cache.InformerSynced
 	var atgEvents, agEvents, npEvents atomic.Int64
-	_, _, stop1 := c.appliedToGroups.Watch("", func(Event[controlplane.AppliedToGroup]) { atgEvents.Add(1) })
-	_, _, stop2 := c.addressGroups.Watch("", func(Event[controlplane.AddressGroup]) { agEvents.Add(1) })
-	_, _, stop3 := c.networkPolicies.Watch("", func(Event[controlplane.NetworkPolicy]) { npEvents.Add(1) })
-	defer func() { stop1(); stop2(); stop3() }()
+	if withController {
+		var err error
+		if c, err = New(factory); err != nil {
+			b.Fatal(err)
+		}
+		// Watch everything, as the API server would.
+		_, _, stop1 := c.appliedToGroups.Watch("", func(Event[controlplane.AppliedToGroup]) { atgEvents.Add(1) })
+		_, _, stop2 := c.addressGroups.Watch("", func(Event[controlplane.AddressGroup]) { agEvents.Add(1) })
+		_, _, stop3 := c.networkPolicies.Watch("", func(Event[controlplane.NetworkPolicy]) { npEvents.Add(1) })
+		defer func() { stop1(); stop2(); stop3() }()
+	} else {
+		for _, inf := range []cache.SharedIndexInformer{
+			factory.Core().V1().Pods().Informer(),
+			factory.Core().V1().Namespaces().Informer(),
+			factory.Networking().V1().NetworkPolicies().Informer(),
+		} {
+			reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			synced = append(synced, reg.HasSynced)
+		}
+	}
 
 	var maxAlloc atomic.Uint64
 	var wg sync.WaitGroup
@@ -197,18 +319,31 @@ func runScale(b *testing.B, client *fake.Clientset) scaleResult {
 		}
 	}()
 
+	// Peak RSS from here: return the memory freed so far to the system
+	// and reset the high-water mark.
+	debug.FreeOSMemory()
+	resetPeakRSS()
+	cpu0 := cpuTime()
 	start := time.Now()
 	factory.Start(ctx.Done())
 	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = c.Run(ctx)
-	}()
-	// Idle: every handler has seen the initial lists and no key is queued
-	// or being synced, for three polls in a row with nothing processed.
-	var end time.Time
+	if !withController {
+		close(done)
+		for !allSynced(synced) {
+			time.Sleep(5 * time.Millisecond)
+		}
+	} else {
+		go func() {
+			defer close(done)
+			_ = c.Run(ctx)
+		}()
+	}
+	// Idle: every handler has seen the initial lists and nothing is
+	// marked or being synced, for three polls in a row with nothing
+	// processed.
+	end := time.Now()
 	var last uint64
-	for stable := 0; stable < 3; {
+	for stable := 0; withController && stable < 3; {
 		time.Sleep(5 * time.Millisecond)
 		idle, n := c.idle()
 		switch {
@@ -223,13 +358,73 @@ func runScale(b *testing.B, client *fake.Clientset) scaleResult {
 		last = n
 	}
 	r.seconds = end.Sub(start).Seconds()
+	if withController {
+		r.syncedSeconds = c.syncedAt.Sub(start).Seconds()
+	}
+	r.cpuSeconds = (cpuTime() - cpu0).Seconds()
 	sample()
+	r.peakRSS = peakRSS()
+	// After the clock: what stays live (informer caches and the fake
+	// clientset's objects included), and a heap profile of it on demand.
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	r.liveAlloc = ms.Alloc
+	if f := os.Getenv("NP_BENCH_HEAPPROFILE"); f != "" {
+		if fh, err := os.Create(f); err == nil {
+			_ = pprof.WriteHeapProfile(fh)
+			_ = fh.Close()
+		}
+	}
 	cancel()
 	wg.Wait()
 	<-done
 	factory.Shutdown()
 	r.maxAlloc = maxAlloc.Load()
-	r.policies = c.networkPolicies.Len()
+	if withController {
+		r.policies = c.networkPolicies.Len()
+	}
 	r.events = [3]int64{atgEvents.Load(), agEvents.Load(), npEvents.Load()}
 	return r
+}
+
+func allSynced(synced []cache.InformerSynced) bool {
+	for _, s := range synced {
+		if !s() {
+			return false
+		}
+	}
+	return true
+}
+
+// resetPeakRSS resets the kernel's peak resident memory of the process
+// (Linux; a no-op elsewhere).
+func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// peakRSS returns the peak resident memory of the process since the last
+// reset, 0 where unknown.
+func peakRSS() uint64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// cpuTime returns the CPU time the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

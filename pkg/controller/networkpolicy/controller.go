@@ -5,18 +5,26 @@
 // that refer to those groups), each with the span of nodes that need it.
 //
 // The computation is incremental. Informer handlers only update indexes
-// (pods and namespaces by label, group selectors by the labels they
-// require) and mark the groups and policies that changed; a workqueue per
-// kind then rebuilds just those objects, as a pure function of the
-// indexed state, into a Store that the API server serves per node.
+// (pods and namespaces by label, group selections by the labels they
+// require) and mark the groups and policies that changed; a worker then
+// rebuilds just those objects, as a pure function of the indexed state,
+// into a Store that the API server serves per node. It syncs the marked
+// AppliedToGroups first, then the policies and AddressGroups whose spans
+// derive from theirs, so that the initial lists, marked while the
+// informers sync, are computed in one pass, each object once.
+//
+// Groups are shared by selector key: the policies with the same pod
+// selector in a namespace share one AppliedToGroup, those with the same
+// peer one AddressGroup, and the AppliedToGroup and AddressGroup of the
+// same key share their members and the published list of them.
 package networkpolicy
 
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -24,7 +32,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 
 	"github.com/ovs-cni/antrea/pkg/apis/controlplane"
@@ -33,36 +40,50 @@ import (
 // Controller computes AppliedToGroups, AddressGroups and internal
 // NetworkPolicies.
 type Controller struct {
-	// mu guards index and policies, for handlers and workers.
+	// mu guards index, policies and the dirty lists, for handlers and
+	// the worker; the stores are written with it held.
 	mu       sync.Mutex
 	index    *index
 	policies map[string]*policyState
 
 	synced []cache.InformerSynced
 
-	appliedToQueue workqueue.TypedInterface[string]
-	addressQueue   workqueue.TypedInterface[string]
-	policyQueue    workqueue.TypedInterface[string]
+	// The objects marked for sync, synced in this order; wake tells the
+	// worker there are some.
+	dirtyATGs     []*group
+	dirtyPolicies []*policyState
+	dirtyAGs      []*group
+	wake          chan struct{}
+	// scratch is reused for spans.
+	scratch []string
 
 	appliedToGroups *MemoryStore[controlplane.AppliedToGroup]
 	addressGroups   *MemoryStore[controlplane.AddressGroup]
 	networkPolicies *MemoryStore[controlplane.NetworkPolicy]
 
-	// busy and processed let tests tell when the controller is idle.
-	busy      atomic.Int64
+	// pending counts the marked objects not synced yet; with started and
+	// processed, it lets tests tell when the controller is idle. syncedAt
+	// is when the handlers had seen the initial lists.
+	pending   atomic.Int64
 	processed atomic.Uint64
+	started   atomic.Bool
+	syncedAt  time.Time
 }
 
 // policyState is a NetworkPolicy being maintained.
 type policyState struct {
-	uid             types.UID
-	namespace, name string
-	spec            policySpec
-	// appliedTo is its AppliedToGroup, addressGroups its AddressGroups.
-	appliedTo     []string
-	addressGroups []string
+	key         string // namespace/name
+	uid         types.UID
+	rules       []controlplane.NetworkPolicyRule
+	policyTypes []controlplane.Direction
+	// atg is its AppliedToGroup, ags its AddressGroups.
+	atg *group
+	ags []*group
+	// dirty: marked for sync; dead: deleted; stale: its spec changed since
+	// it was last stored.
+	dirty, dead, stale bool
 	// publishedSpan is the span version of the AppliedToGroup when the
-	// policy was last stored; zero when its spec changed since.
+	// policy was last stored.
 	publishedSpan uint64
 }
 
@@ -70,15 +91,13 @@ type policyState struct {
 // through the factory's informers. Start the factory and call Run.
 func New(factory informers.SharedInformerFactory) (*Controller, error) {
 	c := &Controller{
-		index:           newIndex(),
 		policies:        map[string]*policyState{},
-		appliedToQueue:  workqueue.NewTypedWithConfig(workqueue.TypedQueueConfig[string]{Name: "appliedToGroup"}),
-		addressQueue:    workqueue.NewTypedWithConfig(workqueue.TypedQueueConfig[string]{Name: "addressGroup"}),
-		policyQueue:     workqueue.NewTypedWithConfig(workqueue.TypedQueueConfig[string]{Name: "networkPolicy"}),
+		wake:            make(chan struct{}, 1),
 		appliedToGroups: newAppliedToGroupStore(),
 		addressGroups:   newAddressGroupStore(),
 		networkPolicies: newNetworkPolicyStore(),
 	}
+	c.index = newIndex(c.selectionChanged)
 	handlers := []struct {
 		kind     string
 		informer cache.SharedIndexInformer
@@ -123,70 +142,97 @@ func (c *Controller) NetworkPolicies() Store[controlplane.NetworkPolicy] { retur
 // Run waits for the informers' initial lists, then computes until ctx
 // ends.
 func (c *Controller) Run(ctx context.Context) error {
-	queues := []workqueue.TypedInterface[string]{c.appliedToQueue, c.addressQueue, c.policyQueue}
-	defer func() {
-		for _, q := range queues {
-			q.ShutDown()
-		}
-	}()
 	klog.InfoS("Starting NetworkPolicy controller")
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+	if !c.waitSynced(ctx) {
 		return fmt.Errorf("waiting for pod, namespace and networkpolicy caches: %w", context.Cause(ctx))
 	}
-	syncs := []func(string){c.syncAppliedToGroup, c.syncAddressGroup, c.syncPolicy}
-	var wg sync.WaitGroup
-	for i, q := range queues {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.work(q, syncs[i])
-		}()
-	}
-	<-ctx.Done()
-	for _, q := range queues {
-		q.ShutDown()
-	}
-	wg.Wait()
-	klog.InfoS("Stopped NetworkPolicy controller")
-	return nil
-}
-
-// work syncs the keys of a queue until it shuts down.
-func (c *Controller) work(q workqueue.TypedInterface[string], sync func(string)) {
+	c.syncedAt = time.Now()
+	c.started.Store(true)
 	for {
-		key, quit := q.Get()
-		if quit {
-			return
+		c.mu.Lock()
+		c.flush(ctx.Done())
+		c.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			klog.InfoS("Stopped NetworkPolicy controller")
+			return nil
+		case <-c.wake:
 		}
-		c.busy.Add(1)
-		sync(key)
-		q.Done(key)
-		c.busy.Add(-1)
-		c.processed.Add(1)
 	}
 }
 
-// idle reports whether the handlers have seen the initial lists and no key
-// is queued or being synced; processed lets a caller check that nothing
-// ran between two calls.
-func (c *Controller) idle() (idle bool, processed uint64) {
-	processed = c.processed.Load()
+// waitSynced waits until the handlers have seen the informers' initial
+// lists. It polls every 10 ms, not every 100 ms as
+// cache.WaitForCacheSync does: the computation starts then.
+func (c *Controller) waitSynced(ctx context.Context) bool {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for !c.cacheSynced() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+	return true
+}
+
+// cacheSynced reports whether the handlers have seen the informers'
+// initial lists.
+func (c *Controller) cacheSynced() bool {
 	for _, s := range c.synced {
 		if !s() {
-			return false, processed
+			return false
 		}
 	}
-	idle = c.busy.Load() == 0 && c.appliedToQueue.Len() == 0 &&
-		c.addressQueue.Len() == 0 && c.policyQueue.Len() == 0
-	return idle, processed
+	return true
 }
 
-func (c *Controller) enqueueGroup(g *group) {
-	if g.kind == appliedToKind {
-		c.appliedToQueue.Add(g.name)
-	} else {
-		c.addressQueue.Add(g.name)
+// idle reports whether the handlers have seen the initial lists and no
+// object is marked or being synced; processed lets a caller check that
+// nothing ran between two calls. It takes no lock, so that polling it
+// does not slow the informers down.
+func (c *Controller) idle() (idle bool, processed uint64) {
+	processed = c.processed.Load()
+	return c.started.Load() && c.pending.Load() == 0, processed
+}
+
+// markGroup marks a group for sync.
+func (c *Controller) markGroup(g *group) {
+	if g == nil || g.dirty {
+		return
 	}
+	g.dirty = true
+	if g.kind == appliedToKind {
+		c.dirtyATGs = append(c.dirtyATGs, g)
+	} else {
+		c.dirtyAGs = append(c.dirtyAGs, g)
+	}
+	c.marked()
+}
+
+// markPolicy marks a policy for sync.
+func (c *Controller) markPolicy(ps *policyState) {
+	if ps.dirty {
+		return
+	}
+	ps.dirty = true
+	c.dirtyPolicies = append(c.dirtyPolicies, ps)
+	c.marked()
+}
+
+func (c *Controller) marked() {
+	c.pending.Add(1)
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// selectionChanged marks the groups of a selection whose members changed.
+func (c *Controller) selectionChanged(s *podSelection) {
+	c.markGroup(s.atg)
+	c.markGroup(s.ag)
 }
 
 // deleted unwraps the object of a delete event.
@@ -208,7 +254,7 @@ func (c *Controller) onPod(obj any) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.index.setPod(pod.Namespace, pod.Name, state, c.enqueueGroup)
+	c.index.setPod(pod.Namespace, pod.Name, state)
 }
 
 func (c *Controller) onPodDelete(obj any) {
@@ -218,7 +264,7 @@ func (c *Controller) onPodDelete(obj any) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.index.setPod(pod.Namespace, pod.Name, nil, c.enqueueGroup)
+	c.index.setPod(pod.Namespace, pod.Name, nil)
 }
 
 func (c *Controller) onNamespace(obj any) {
@@ -228,7 +274,7 @@ func (c *Controller) onNamespace(obj any) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.index.setNamespace(ns.Name, ns, c.enqueueGroup)
+	c.index.setNamespace(ns.Name, ns)
 }
 
 func (c *Controller) onNamespaceDelete(obj any) {
@@ -238,7 +284,7 @@ func (c *Controller) onNamespaceDelete(obj any) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.index.setNamespace(ns.Name, nil, c.enqueueGroup)
+	c.index.setNamespace(ns.Name, nil)
 }
 
 func (c *Controller) onPolicy(obj any) {
@@ -268,69 +314,99 @@ func (c *Controller) onPolicyDelete(obj any) {
 
 // setPolicy records a policy's new spec (nil when deleted): it takes
 // references on the groups the new spec uses before it drops those of the
-// old one, so shared groups are kept, and deletes groups left unused.
+// old one, so shared groups are kept, and drops groups left unused.
 func (c *Controller) setPolicy(key string, np *networkingv1.NetworkPolicy) {
-	var cur *policyState
+	var spec policySpec
 	if np != nil {
-		cur = &policyState{uid: np.UID, namespace: np.Namespace, name: np.Name, spec: translatePolicy(np)}
+		spec = translatePolicy(np)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	old := c.policies[key]
-	if cur != nil {
-		c.ref(key, cur)
-		c.policies[key] = cur
-	} else {
+	ps := c.policies[key]
+	if np == nil {
+		if ps == nil {
+			return
+		}
 		delete(c.policies, key)
-	}
-	if old != nil {
-		c.unref(key, old, cur)
-	}
-	c.policyQueue.Add(key)
-	klog.V(4).InfoS("NetworkPolicy changed", "policy", key, "deleted", cur == nil)
-}
-
-// ref takes the references of a policy on its groups.
-func (c *Controller) ref(key string, ps *policyState) {
-	atg, created := c.index.ensureGroup(appliedToKind, ps.spec.appliedTo)
-	if created {
-		c.enqueueGroup(atg)
-	}
-	atg.policies[key] = struct{}{}
-	ps.appliedTo = []string{atg.name}
-	for name, sel := range ps.spec.peers {
-		ag, _ := c.index.ensureGroup(addressKind, sel)
-		ag.atgRefs[atg.name]++
-		ps.addressGroups = append(ps.addressGroups, name)
-		c.enqueueGroup(ag)
-	}
-	slices.Sort(ps.addressGroups)
-}
-
-// unref drops the references of a policy's old state on its groups; cur is
-// its new state, whose references are already taken, or nil.
-func (c *Controller) unref(key string, old, cur *policyState) {
-	atgName := old.appliedTo[0]
-	for _, name := range old.addressGroups {
-		ag := c.index.address[name]
-		if ag == nil {
-			continue
+		ps.dead = true
+		c.unref(ps, ps.atg, ps.ags)
+		c.markPolicy(ps)
+		if klog.V(4).Enabled() {
+			klog.InfoS("NetworkPolicy deleted", "policy", key)
 		}
-		if ag.atgRefs[atgName]--; ag.atgRefs[atgName] <= 0 {
-			delete(ag.atgRefs, atgName)
-		}
-		if len(ag.atgRefs) == 0 {
-			c.index.deleteGroup(ag)
-		}
-		c.enqueueGroup(ag)
-	}
-	atg := c.index.appliedTo[atgName]
-	if atg == nil || (cur != nil && cur.appliedTo[0] == atgName) {
 		return
 	}
-	delete(atg.policies, key)
-	if len(atg.policies) == 0 {
-		c.index.deleteGroup(atg)
-		c.enqueueGroup(atg)
+	if ps == nil {
+		ps = &policyState{key: key}
+		c.policies[key] = ps
+	}
+	oldATG, oldAGs := ps.atg, ps.ags
+	ps.uid = np.UID
+	ps.rules, ps.policyTypes = spec.rules, spec.policyTypes
+	c.ref(ps, &spec)
+	if oldATG != nil {
+		c.unref(ps, oldATG, oldAGs)
+	}
+	ps.stale = true
+	c.markPolicy(ps)
+	if klog.V(4).Enabled() {
+		klog.InfoS("NetworkPolicy changed", "policy", key)
+	}
+}
+
+// ref takes the references of a policy's spec on its groups.
+func (c *Controller) ref(ps *policyState, spec *policySpec) {
+	atg, created := c.index.ensureGroup(appliedToKind, spec.appliedTo, "")
+	if created {
+		c.markGroup(atg)
+	}
+	atg.policies.add(ps)
+	ps.atg = atg
+	ps.ags = nil
+	if len(spec.peers) > 0 {
+		ps.ags = make([]*group, 0, len(spec.peers))
+	}
+	for _, p := range spec.peers {
+		ag, _ := c.index.ensureGroup(addressKind, p.sel, p.name)
+		if ag.refs.inc(atg) {
+			c.markGroup(ag)
+		}
+		ps.ags = append(ps.ags, ag)
+	}
+	// The rules name the groups with the groups' own strings.
+	for i := range ps.rules {
+		r := &ps.rules[i]
+		for _, names := range [][]string{r.From.AddressGroups, r.To.AddressGroups} {
+			for j, name := range names {
+				for _, ag := range ps.ags {
+					if ag.name() == name {
+						names[j] = ag.name()
+						break
+					}
+				}
+			}
+		}
+	}
+}
+
+// unref drops the references of a policy on the groups of its old spec;
+// the AppliedToGroup is kept if the policy still applies to it.
+func (c *Controller) unref(ps *policyState, atg *group, ags []*group) {
+	for _, ag := range ags {
+		if !ag.refs.dec(atg) {
+			continue
+		}
+		if ag.refs.len() == 0 {
+			c.index.dropGroup(ag)
+		}
+		c.markGroup(ag)
+	}
+	if atg == ps.atg && !ps.dead {
+		return
+	}
+	atg.policies.remove(ps)
+	if atg.policies.len() == 0 {
+		c.index.dropGroup(atg)
+		c.markGroup(atg)
 	}
 }

@@ -1,41 +1,113 @@
 package networkpolicy
 
 import (
+	"cmp"
+	"slices"
+
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/ovs-cni/antrea/pkg/apis/controlplane"
 )
 
-// podRef names a pod; it keys group members.
-type podRef struct{ namespace, name string }
+// nothingCompiled is the selector of the nothing selection.
+var nothingCompiled = &compiledSelector{text: nothingKey, sel: labels.Nothing()}
 
-// group is an AppliedToGroup or an AddressGroup being maintained: its
-// selection, its members, and who uses it.
-type group struct {
-	name string
-	kind groupKind
-	sel  groupSelector
+// podEntry is an eligible pod as groups see it: its object (for its
+// labels) and the member it makes, computed once for all its groups.
+type podEntry struct {
+	pod    *corev1.Pod
+	member controlplane.GroupMember
+}
+
+func (p *podEntry) GetName() string              { return p.member.Pod.Name }
+func (p *podEntry) GetLabels() map[string]string { return p.pod.Labels }
+
+func newPodEntry(pod *corev1.Pod) *podEntry {
+	return &podEntry{pod: pod, member: podMember(pod)}
+}
+
+// podMember is the member a pod makes in the groups that select it.
+func podMember(pod *corev1.Pod) controlplane.GroupMember {
+	return controlplane.GroupMember{
+		Pod:   controlplane.PodReference{Namespace: pod.Namespace, Name: pod.Name},
+		Node:  pod.Spec.NodeName,
+		IPs:   podIPs(pod),
+		Ports: namedPorts(pod),
+	}
+}
+
+// podSelection is the set of pods a selector key selects. The AppliedToGroup
+// and the AddressGroup of the same key share it, with its members and the
+// list of them they publish.
+type podSelection struct {
+	key       string
+	namespace string // of a namespaced selection
+	pods      *compiledSelector
+	// cluster is set for a cluster-scoped selection.
+	cluster *clusterSelection
+
 	// members are the eligible pods the selection matches.
-	members map[podRef]struct{}
-	// namespaces are, for a cluster-scoped selection, the namespaces its
-	// namespace selector matches.
-	namespaces map[string]struct{}
+	members smallSet[*podEntry]
+
+	atg, ag *group
+
+	// list holds the members sorted by pod, shared by the groups'
+	// published objects (never modified); stale once members change, and
+	// version counts its rebuilds.
+	list    []controlplane.GroupMember
+	stale   bool
+	version uint64
+}
+
+func (s *podSelection) nothing() bool { return s.key == nothingKey }
+
+// clusterSelection is what a cluster-scoped selection adds: its namespace
+// selector and the namespaces it matches.
+type clusterSelection struct {
+	ns         *compiledSelector
+	namespaces smallSet[string]
+}
+
+// compiledSelector is a label selector shared by the selections whose
+// selectors have the same normalized text (in many namespaces, say), with
+// the count of their references.
+type compiledSelector struct {
+	text string
+	sel  labels.Selector
+	refs int
+}
+
+// group is an AppliedToGroup or an AddressGroup being maintained.
+type group struct {
+	// names is its name, as the one AppliedToGroup of its policies.
+	names [1]string
+	kind  groupKind
+	sel   *podSelection
+	// dirty: marked for sync; dead: no policy uses it any more, so its
+	// sync deletes it.
+	dirty, dead bool
+	// published is the version of the member list last stored.
+	published uint64
 
 	// AppliedToGroup: the policies applied to it, and the nodes of its
 	// members as last synced (sorted; shared, never modified in place)
 	// with a version bumped on each change.
-	policies    map[string]struct{}
+	policies    smallSet[*policyState]
 	span        []string
 	spanVersion uint64
-	// synced is set once the span was first computed; until then the
-	// policies and AddressGroups that derive from it wait.
+	// synced is set once the span was first computed (for an
+	// AddressGroup, once stored); until then the policies and
+	// AddressGroups that derive from an AppliedToGroup wait.
 	synced bool
 
 	// AddressGroup: how many of the policies using it are applied to each
 	// AppliedToGroup; its span is the union of theirs.
-	atgRefs map[string]int
+	refs groupRefs
 }
+
+func (g *group) name() string { return g.names[0] }
 
 // podEligible reports whether a pod belongs in groups: it runs on a node,
 // has an IP, and is not terminated.
@@ -88,244 +160,308 @@ func memberChanged(a, b *corev1.Pod) bool {
 			return true
 		}
 	}
-	pa, pb := namedPorts(a), namedPorts(b)
-	if len(pa) != len(pb) {
-		return true
-	}
-	for i := range pa {
-		if pa[i] != pb[i] {
-			return true
-		}
-	}
-	return false
+	return !slices.Equal(namedPorts(a), namedPorts(b))
 }
 
-// index is the controller's view of pods and namespaces and the groups it
-// maintains, indexed both ways: the pods a selector matches, and the
-// groups whose selectors may match a pod or a namespace.
-type index struct {
-	pods       map[string]*labelIndex[*corev1.Pod] // by namespace
-	namespaces *labelIndex[*corev1.Namespace]
+// nsState is what the index holds about one namespace: its pods, the
+// namespaced selections of its policies, and the cluster-scoped
+// selections whose namespace selector matches it.
+type nsState struct {
+	pods    labelIndex[*podEntry]
+	sels    selectorIndex[*podSelection]
+	cluster smallSet[*podSelection]
+}
 
-	appliedTo map[string]*group
-	address   map[string]*group
-	// nsGroups indexes the pod selectors of namespaced groups by
-	// namespace; clusterGroups indexes the namespace selectors of
-	// cluster-scoped groups, and nsMatched lists those matching each
-	// namespace.
-	nsGroups      map[string]*selectorIndex
-	clusterGroups *selectorIndex
-	nsMatched     map[string]map[string]struct{}
+func (s *nsState) empty() bool {
+	return s.pods.len() == 0 && s.sels.empty() && s.cluster.len() == 0
+}
+
+// index is the controller's view of pods and namespaces and the
+// selections of its groups, indexed both ways: the pods a selector
+// matches, and the selections that may match a pod or a namespace.
+type index struct {
+	ns         map[string]*nsState
+	namespaces *labelIndex[*corev1.Namespace]
+	// selections are by key; clusterSels indexes the namespace selectors
+	// of the cluster-scoped ones.
+	selections  map[string]*podSelection
+	clusterSels selectorIndex[*podSelection]
+	// compiled are the label selectors of the selections, by text.
+	compiled map[string]*compiledSelector
 	// spanSeq numbers the spans of AppliedToGroups.
 	spanSeq uint64
+	// changed is called when the members of a selection change, or the
+	// member of one of its pods.
+	changed func(*podSelection)
 }
 
-func newIndex() *index {
+func newIndex(changed func(*podSelection)) *index {
 	return &index{
-		pods:          map[string]*labelIndex[*corev1.Pod]{},
-		namespaces:    newLabelIndex[*corev1.Namespace](),
-		appliedTo:     map[string]*group{},
-		address:       map[string]*group{},
-		nsGroups:      map[string]*selectorIndex{},
-		clusterGroups: newSelectorIndex(),
-		nsMatched:     map[string]map[string]struct{}{},
+		ns:         map[string]*nsState{},
+		namespaces: newLabelIndex[*corev1.Namespace](),
+		selections: map[string]*podSelection{},
+		compiled:   map[string]*compiledSelector{},
+		changed:    changed,
 	}
 }
 
-func (x *index) groups(kind groupKind) map[string]*group {
-	if kind == appliedToKind {
-		return x.appliedTo
+// nsState returns the state of a namespace, creating it.
+func (x *index) nsState(ns string) *nsState {
+	st := x.ns[ns]
+	if st == nil {
+		st = &nsState{pods: labelIndex[*podEntry]{indexAt: labelIndexAt}}
+		x.ns[ns] = st
 	}
-	return x.address
+	return st
 }
 
-// group returns a group by name, whichever its kind.
-func (x *index) group(name string) *group {
-	if g := x.appliedTo[name]; g != nil {
-		return g
+// dropIfEmpty forgets the state of a namespace that holds nothing.
+func (x *index) dropIfEmpty(ns string, st *nsState) {
+	if st.empty() {
+		delete(x.ns, ns)
 	}
-	return x.address[name]
 }
 
-func (x *index) pod(ref podRef) *corev1.Pod {
-	if pods := x.pods[ref.namespace]; pods != nil {
-		p, _ := pods.get(ref.name)
-		return p
-	}
-	return nil
+// memberChange marks the list of a selection stale and reports it.
+func (x *index) memberChange(s *podSelection) {
+	s.stale = true
+	x.changed(s)
 }
 
 // ensureGroup returns the group of that kind and selection, creating it
-// with its members if it does not exist yet; created reports that.
-func (x *index) ensureGroup(kind groupKind, sel groupSelector) (g *group, created bool) {
-	name := groupName(kind, sel)
-	groups := x.groups(kind)
-	if g := groups[name]; g != nil {
+// (and its selection, with its members) if it does not exist yet;
+// created reports that.
+func (x *index) ensureGroup(kind groupKind, gs groupSelector, name string) (g *group, created bool) {
+	s := x.selections[gs.key]
+	if s == nil {
+		s = x.newSelection(gs)
+	}
+	if kind == appliedToKind {
+		g = s.atg
+	} else {
+		g = s.ag
+	}
+	if g != nil {
 		return g, false
 	}
-	g = &group{name: name, kind: kind, sel: sel, members: map[podRef]struct{}{}}
+	if name == "" {
+		name = groupName(kind, gs)
+	}
+	g = &group{names: [1]string{name}, kind: kind, sel: s}
 	if kind == appliedToKind {
-		g.policies = map[string]struct{}{}
 		x.spanSeq++
 		g.spanVersion = x.spanSeq
+		s.atg = g
 	} else {
-		g.atgRefs = map[string]int{}
+		s.ag = g
 	}
-	groups[name] = g
-	if !sel.clusterScoped() {
-		si := x.nsGroups[sel.namespace]
-		if si == nil {
-			si = newSelectorIndex()
-			x.nsGroups[sel.namespace] = si
-		}
-		si.add(name, sel.podSelector)
-		x.addNamespacePods(g, sel.namespace)
-		return g, true
-	}
-	g.namespaces = map[string]struct{}{}
-	x.clusterGroups.add(name, sel.nsSelector)
-	x.namespaces.match(sel.nsSelector, func(ns string, _ *corev1.Namespace) {
-		x.matchNamespace(g, ns)
-	})
 	return g, true
 }
 
-// deleteGroup forgets a group that nothing uses any more.
-func (x *index) deleteGroup(g *group) {
-	delete(x.groups(g.kind), g.name)
-	if !g.sel.clusterScoped() {
-		if si := x.nsGroups[g.sel.namespace]; si != nil {
-			si.remove(g.name, g.sel.podSelector)
-			if si.empty() {
-				delete(x.nsGroups, g.sel.namespace)
-			}
-		}
+// dropGroup detaches a group that nothing uses any more from its
+// selection, and forgets the selection once neither kind uses it.
+func (x *index) dropGroup(g *group) {
+	g.dead = true
+	s := g.sel
+	if s.atg == g {
+		s.atg = nil
+	}
+	if s.ag == g {
+		s.ag = nil
+	}
+	if s.atg != nil || s.ag != nil {
 		return
 	}
-	x.clusterGroups.remove(g.name, g.sel.nsSelector)
-	for ns := range g.namespaces {
-		if m := x.nsMatched[ns]; m != nil {
-			delete(m, g.name)
-			if len(m) == 0 {
-				delete(x.nsMatched, ns)
+	delete(x.selections, s.key)
+	switch {
+	case s.nothing():
+		return
+	case s.cluster == nil:
+		if st := x.ns[s.namespace]; st != nil {
+			st.sels.remove(s, s.pods.sel)
+			x.dropIfEmpty(s.namespace, st)
+		}
+	default:
+		x.clusterSels.remove(s, s.cluster.ns.sel)
+		for ns := range s.cluster.namespaces.all() {
+			if st := x.ns[ns]; st != nil {
+				st.cluster.remove(s)
+				x.dropIfEmpty(ns, st)
 			}
 		}
+		x.release(s.cluster.ns)
+	}
+	x.release(s.pods)
+}
+
+// compile returns the shared label selector of a normalized text, made
+// from src when it is not yet compiled, and takes a reference on it.
+func (x *index) compile(text string, src *metav1.LabelSelector) *compiledSelector {
+	c := x.compiled[text]
+	if c == nil {
+		c = &compiledSelector{text: text, sel: asSelector(src)}
+		x.compiled[text] = c
+	}
+	c.refs++
+	return c
+}
+
+// release drops a reference on a compiled selector.
+func (x *index) release(c *compiledSelector) {
+	if c.refs--; c.refs == 0 {
+		delete(x.compiled, c.text)
 	}
 }
 
-// addNamespacePods adds the pods of ns that the group's pod selector
-// matches; it reports whether any was added.
-func (x *index) addNamespacePods(g *group, ns string) bool {
-	pods := x.pods[ns]
-	if pods == nil {
-		return false
+// liveGroup returns the group of that kind and key, if any.
+func (x *index) liveGroup(kind groupKind, key string) *group {
+	s := x.selections[key]
+	switch {
+	case s == nil:
+		return nil
+	case kind == appliedToKind:
+		return s.atg
+	default:
+		return s.ag
 	}
-	n := len(g.members)
-	pods.match(g.sel.podSelector, func(name string, _ *corev1.Pod) {
-		g.members[podRef{ns, name}] = struct{}{}
+}
+
+// newSelection creates the selection of a key with its members.
+func (x *index) newSelection(gs groupSelector) *podSelection {
+	s := &podSelection{key: gs.key, namespace: gs.namespace, stale: true}
+	x.selections[s.key] = s
+	switch {
+	case gs.key == nothingKey:
+		s.pods = nothingCompiled
+	case !gs.cluster:
+		s.pods = x.compile(gs.podKey, gs.podSel)
+		st := x.nsState(s.namespace)
+		st.sels.add(s, s.pods.sel)
+		st.pods.match(s.pods.sel, func(_ string, p *podEntry) { s.members.add(p) })
+	default:
+		s.pods = x.compile(gs.podKey, gs.podSel)
+		s.cluster = &clusterSelection{ns: x.compile(gs.nsKey, gs.nsSel)}
+		x.clusterSels.add(s, s.cluster.ns.sel)
+		x.namespaces.match(s.cluster.ns.sel, func(ns string, _ *corev1.Namespace) { x.matchNamespace(s, ns) })
+	}
+	return s
+}
+
+// matchNamespace records that a cluster-scoped selection's namespace
+// selector matches ns, and adds its pods; it reports whether any was
+// added.
+func (x *index) matchNamespace(s *podSelection, ns string) bool {
+	s.cluster.namespaces.add(ns)
+	st := x.nsState(ns)
+	st.cluster.add(s)
+	added := false
+	st.pods.match(s.pods.sel, func(_ string, p *podEntry) {
+		if s.members.add(p) {
+			added = true
+		}
 	})
-	return len(g.members) != n
-}
-
-// matchNamespace records that a cluster-scoped group's namespace selector
-// matches ns, and adds its pods.
-func (x *index) matchNamespace(g *group, ns string) bool {
-	g.namespaces[ns] = struct{}{}
-	m := x.nsMatched[ns]
-	if m == nil {
-		m = map[string]struct{}{}
-		x.nsMatched[ns] = m
-	}
-	m[g.name] = struct{}{}
-	return x.addNamespacePods(g, ns)
+	return added
 }
 
 // unmatchNamespace is the reverse of matchNamespace.
-func (x *index) unmatchNamespace(g *group, ns string) bool {
-	delete(g.namespaces, ns)
-	if m := x.nsMatched[ns]; m != nil {
-		delete(m, g.name)
-		if len(m) == 0 {
-			delete(x.nsMatched, ns)
+func (x *index) unmatchNamespace(s *podSelection, ns string) bool {
+	s.cluster.namespaces.remove(ns)
+	st := x.ns[ns]
+	if st == nil {
+		return false
+	}
+	st.cluster.remove(s)
+	removed := false
+	for _, pe := range st.pods.items {
+		if s.members.remove(pe) {
+			removed = true
 		}
 	}
-	changed := false
-	for ref := range g.members {
-		if ref.namespace == ns {
-			delete(g.members, ref)
-			changed = true
-		}
-	}
-	return changed
+	x.dropIfEmpty(ns, st)
+	return removed
 }
 
 // setPod records a pod's new state (nil when it is gone or not eligible)
-// and updates the groups whose selection may include it; it calls changed
-// for each group whose members changed.
-func (x *index) setPod(ns, name string, pod *corev1.Pod, changed func(*group)) {
-	pods := x.pods[ns]
-	var old *corev1.Pod
-	if pods != nil {
-		old, _ = pods.get(name)
+// and updates the selections that may include it.
+func (x *index) setPod(ns, name string, pod *corev1.Pod) {
+	st := x.ns[ns]
+	var pe *podEntry
+	if st != nil {
+		pe, _ = st.pods.get(name)
 	}
-	if old == nil && pod == nil {
+	switch {
+	case pe == nil && pod == nil:
+		return
+	case pod == nil:
+		x.visitPod(st, pe.pod.Labels, func(s *podSelection) {
+			if s.members.remove(pe) {
+				x.memberChange(s)
+			}
+		})
+		st.pods.remove(name)
+		x.dropIfEmpty(ns, st)
+		return
+	case pe == nil:
+		pe = newPodEntry(pod)
+		st = x.nsState(ns)
+		st.pods.set(name, pe)
+		x.visitPod(st, pod.Labels, func(s *podSelection) {
+			if s.pods.sel.Matches(labels.Set(pod.Labels)) && s.members.add(pe) {
+				x.memberChange(s)
+			}
+		})
 		return
 	}
-	if pod == nil {
-		pods.remove(name)
-		if pods.len() == 0 {
-			delete(x.pods, ns)
-		}
-	} else {
-		if pods == nil {
-			pods = newLabelIndex[*corev1.Pod]()
-			x.pods[ns] = pods
-		}
-		pods.set(name, pod)
+	old := pe.pod
+	moved := memberChanged(old, pod)
+	relabeled := !labels.Equals(old.Labels, pod.Labels)
+	if relabeled {
+		st.pods.remove(name) // indexed by its old labels
 	}
-	moved := old == nil || pod == nil || memberChanged(old, pod)
-	if !moved && labels.Equals(old.Labels, pod.Labels) {
+	pe.pod = pod
+	if moved {
+		pe.member = podMember(pod)
+	}
+	if relabeled {
+		st.pods.set(name, pe)
+	}
+	if !moved && !relabeled {
 		return
 	}
-	ref := podRef{ns, name}
-	seen := map[string]struct{}{}
-	visit := func(gname string) {
-		if _, ok := seen[gname]; ok {
-			return
-		}
-		seen[gname] = struct{}{}
-		g := x.group(gname)
-		if g == nil {
-			return
-		}
-		_, was := g.members[ref]
-		now := pod != nil && g.sel.podSelector.Matches(labels.Set(pod.Labels))
+	// A selection may be visited twice (by old and new labels): each
+	// step is idempotent.
+	visit := func(s *podSelection) {
+		was := s.members.has(pe)
+		now := s.pods.sel.Matches(labels.Set(pod.Labels))
 		switch {
 		case now && !was:
-			g.members[ref] = struct{}{}
+			s.members.add(pe)
 		case was && !now:
-			delete(g.members, ref)
+			s.members.remove(pe)
 		case !now || !moved:
 			return
 		}
-		changed(g)
+		x.memberChange(s)
 	}
-	for _, p := range []*corev1.Pod{pod, old} {
-		if p == nil {
-			continue
-		}
-		if si := x.nsGroups[ns]; si != nil {
-			si.candidates(p.Labels, visit)
-		}
-		for gname := range x.nsMatched[ns] {
-			visit(gname)
-		}
+	x.visitPod(st, pod.Labels, visit)
+	if relabeled {
+		x.visitPod(st, old.Labels, visit)
+	}
+}
+
+// visitPod calls fn for the selections that may match a pod of st with
+// these labels.
+func (x *index) visitPod(st *nsState, lbls map[string]string, fn func(*podSelection)) {
+	st.sels.candidates(lbls, fn)
+	for s := range st.cluster.all() {
+		fn(s)
 	}
 }
 
 // setNamespace records a namespace's new state (nil when deleted) and
-// updates the cluster-scoped groups whose namespace selector may match it.
-func (x *index) setNamespace(name string, ns *corev1.Namespace, changed func(*group)) {
+// updates the cluster-scoped selections whose namespace selector may
+// match it.
+func (x *index) setNamespace(name string, ns *corev1.Namespace) {
 	old, _ := x.namespaces.get(name)
 	if ns == nil {
 		x.namespaces.remove(name)
@@ -335,32 +471,46 @@ func (x *index) setNamespace(name string, ns *corev1.Namespace, changed func(*gr
 	if old != nil && ns != nil && labels.Equals(old.Labels, ns.Labels) {
 		return
 	}
-	seen := map[string]struct{}{}
-	visit := func(gname string) {
-		if _, ok := seen[gname]; ok {
-			return
-		}
-		seen[gname] = struct{}{}
-		g := x.address[gname]
-		if g == nil {
-			return
-		}
-		_, was := g.namespaces[name]
-		now := ns != nil && g.sel.nsSelector.Matches(labels.Set(ns.Labels))
-		var members bool
+	visit := func(s *podSelection) {
+		was := s.cluster.namespaces.has(name)
+		now := ns != nil && s.cluster.ns.sel.Matches(labels.Set(ns.Labels))
 		switch {
 		case now && !was:
-			members = x.matchNamespace(g, name)
+			if x.matchNamespace(s, name) {
+				x.memberChange(s)
+			}
 		case was && !now:
-			members = x.unmatchNamespace(g, name)
-		}
-		if members {
-			changed(g)
+			if x.unmatchNamespace(s, name) {
+				x.memberChange(s)
+			}
 		}
 	}
+	// Collect first: matching changes the namespace's state.
+	var cands []*podSelection
 	for _, n := range []*corev1.Namespace{ns, old} {
 		if n != nil {
-			x.clusterGroups.candidates(n.Labels, visit)
+			x.clusterSels.candidates(n.Labels, func(s *podSelection) { cands = append(cands, s) })
 		}
 	}
+	for _, s := range cands {
+		visit(s)
+	}
+}
+
+// memberList returns the members of a selection sorted by pod, rebuilt
+// when stale.
+func (s *podSelection) memberList() []controlplane.GroupMember {
+	if !s.stale {
+		return s.list
+	}
+	out := make([]controlplane.GroupMember, 0, s.members.len())
+	for p := range s.members.all() {
+		out = append(out, p.member)
+	}
+	slices.SortFunc(out, func(a, b controlplane.GroupMember) int {
+		return cmp.Or(cmp.Compare(a.Pod.Namespace, b.Pod.Namespace), cmp.Compare(a.Pod.Name, b.Pod.Name))
+	})
+	s.list, s.stale = out, false
+	s.version++
+	return out
 }

@@ -5,6 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/ovs-cni/antrea/pkg/apis/controlplane"
@@ -17,9 +18,23 @@ type policySpec struct {
 	rules       []controlplane.NetworkPolicyRule
 	policyTypes []controlplane.Direction
 	appliedTo   groupSelector
-	// peers are the distinct peer selections, by group name.
-	peers map[string]groupSelector
+	// peers are the distinct peer selections, with their group names.
+	peers []peerGroup
 }
+
+// peerGroup is the AddressGroup of a peer selection.
+type peerGroup struct {
+	name string
+	sel  groupSelector
+}
+
+// The policy types of internal policies are shared: objects are never
+// modified.
+var (
+	typesIn    = []controlplane.Direction{controlplane.DirectionIn}
+	typesOut   = []controlplane.Direction{controlplane.DirectionOut}
+	typesInOut = []controlplane.Direction{controlplane.DirectionIn, controlplane.DirectionOut}
+)
 
 // translatePolicy computes the internal form of a NetworkPolicy. It is a
 // pure function of the policy.
@@ -29,11 +44,27 @@ func translatePolicy(np *networkingv1.NetworkPolicy) policySpec {
 		// applies. [...] An empty podSelector matches all pods in this
 		// namespace."
 		appliedTo: namespacedSelector(np.Namespace, &np.Spec.PodSelector),
-		peers:     map[string]groupSelector{},
 	}
 	ingress, egress := policyTypes(&np.Spec)
+	switch {
+	case ingress && egress:
+		spec.policyTypes = typesInOut
+	case ingress:
+		spec.policyTypes = typesIn
+	case egress:
+		spec.policyTypes = typesOut
+	}
+	n := 0
 	if ingress {
-		spec.policyTypes = append(spec.policyTypes, controlplane.DirectionIn)
+		n += len(np.Spec.Ingress)
+	}
+	if egress {
+		n += len(np.Spec.Egress)
+	}
+	if n > 0 {
+		spec.rules = make([]controlplane.NetworkPolicyRule, 0, n)
+	}
+	if ingress {
 		// "If this field is empty then this NetworkPolicy does not allow
 		// any traffic (and serves solely to ensure that the pods it
 		// selects are isolated by default)": no rule is added.
@@ -46,18 +77,39 @@ func translatePolicy(np *networkingv1.NetworkPolicy) policySpec {
 		}
 	}
 	if egress {
-		spec.policyTypes = append(spec.policyTypes, controlplane.DirectionOut)
 		// "If this field is empty then this NetworkPolicy limits all
 		// outgoing traffic".
 		for _, r := range np.Spec.Egress {
+			to := r.To
+			if len(to) == 0 && hasNamedPort(r.Ports) {
+				// A named port is resolved on the destination pods, and
+				// "any destination" says nothing about which pods there
+				// are: the rule goes to every pod of the cluster (for
+				// its named ports) and to every address (for its
+				// numbered ports, which an ipBlock keeps).
+				to = []networkingv1.NetworkPolicyPeer{
+					{NamespaceSelector: &metav1.LabelSelector{}},
+					{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0"}},
+				}
+			}
 			spec.rules = append(spec.rules, controlplane.NetworkPolicyRule{
 				Direction: controlplane.DirectionOut,
-				To:        spec.peer(np.Namespace, r.To),
+				To:        spec.peer(np.Namespace, to),
 				Services:  services(r.Ports),
 			})
 		}
 	}
 	return spec
+}
+
+// hasNamedPort reports whether a rule names a port instead of a number.
+func hasNamedPort(ports []networkingv1.NetworkPolicyPort) bool {
+	for _, p := range ports {
+		if p.Port != nil && p.Port.Type == intstr.String {
+			return true
+		}
+	}
+	return false
 }
 
 // policyTypes says which directions a policy isolates. Rules of a
@@ -94,9 +146,12 @@ func (s *policySpec) peer(ns string, peers []networkingv1.NetworkPolicyPeer) con
 			continue
 		}
 		sel := peerSelector(ns, p)
-		name := groupName(addressKind, sel)
-		s.peers[name] = sel
-		if !slices.Contains(out.AddressGroups, name) {
+		i := slices.IndexFunc(s.peers, func(pg peerGroup) bool { return pg.sel.key == sel.key })
+		if i < 0 {
+			i = len(s.peers)
+			s.peers = append(s.peers, peerGroup{groupName(addressKind, sel), sel})
+		}
+		if name := s.peers[i].name; !slices.Contains(out.AddressGroups, name) {
 			out.AddressGroups = append(out.AddressGroups, name)
 		}
 	}

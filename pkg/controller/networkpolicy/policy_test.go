@@ -1,6 +1,9 @@
 package networkpolicy
 
 import (
+	"github.com/stretchr/testify/require"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -137,12 +140,41 @@ func TestTranslatePolicy(t *testing.T) {
 				peers = append(peers, r.From.AddressGroups...)
 				peers = append(peers, r.To.AddressGroups...)
 			}
-			assert.Len(t, spec.peers, len(peers))
-			for _, p := range peers {
-				assert.Contains(t, spec.peers, p)
+			var names []string
+			for _, p := range spec.peers {
+				names = append(names, p.name)
+				assert.Equal(t, groupName(addressKind, p.sel), p.name)
 			}
+			assert.ElementsMatch(t, uniq2(peers), names)
 		})
 	}
+}
+
+// An egress rule with a named port and no peers reaches every pod (where
+// the name resolves) and every address (for numbered ports).
+func TestTranslateEgressNamedPortWithoutPeers(t *testing.T) {
+	named := intstr.FromString("serve-80-tcp")
+	np := &networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "x", Name: "p"},
+		Spec: networkingv1.NetworkPolicySpec{
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
+			Egress:      []networkingv1.NetworkPolicyEgressRule{{Ports: []networkingv1.NetworkPolicyPort{{Port: &named}}}},
+		},
+	}
+	spec := translatePolicy(np)
+	require.Len(t, spec.rules, 1)
+	to := spec.rules[0].To
+	assert.Equal(t, []controlplane.IPBlock{{CIDR: "0.0.0.0/0"}}, to.IPBlocks)
+	require.Len(t, to.AddressGroups, 1)
+	require.Len(t, spec.peers, 1)
+	assert.Equal(t, clusterSelector(&metav1.LabelSelector{}, nil).key, spec.peers[0].sel.key, "every pod of every namespace")
+
+	// Numbered ports only: any destination stays an empty peer.
+	port := intstr.FromInt32(80)
+	np.Spec.Egress[0].Ports[0].Port = &port
+	spec = translatePolicy(np)
+	assert.Empty(t, spec.rules[0].To.AddressGroups)
+	assert.Empty(t, spec.rules[0].To.IPBlocks)
 }
 
 func TestSelectorNames(t *testing.T) {
@@ -177,4 +209,38 @@ func TestSelectorNames(t *testing.T) {
 	}
 	s := namespacedSelector("ns", sel(nil))
 	assert.NotEqual(t, groupName(addressKind, s), groupName(appliedToKind, s), "kinds never share a name")
+}
+
+// uniq2 returns the distinct strings of s, in order.
+func uniq2(s []string) []string {
+	var out []string
+	for _, v := range s {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// TestSelectorKeyFastPath checks that the key of a matchLabels selector,
+// built without a labels.Selector, is the one normalizeSelector gives.
+func TestSelectorKeyFastPath(t *testing.T) {
+	tests := []map[string]string{
+		nil,
+		{"app": "web"},
+		{"a": "x", "a-b": "y", "a.b": "z", "ab": "w", "a/b": "v"},
+		{"example.com/tier": "front", "app": ""},
+		{"app": "web", "z": "1", "m": "2", "b": "3", "q": "4", "c": "5", "d": "6", "e": "7", "f": "8"},
+		{"app": "-bad"},
+		{"bad key": "x"},
+		{"app": "a,b=c"},
+		{strings.Repeat("k", 64): "x"},
+		{"k": strings.Repeat("v", 64)},
+		{"Upper_Case.ok-1": "V.a_l-1"},
+	}
+	for _, lbls := range tests {
+		ls := &metav1.LabelSelector{MatchLabels: lbls}
+		_, want := normalizeSelector(ls)
+		assert.Equal(t, want, string(appendSelectorKey(nil, ls)), "%v", lbls)
+	}
 }

@@ -9,27 +9,38 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // groupKind tells AppliedToGroups from AddressGroups; it is part of the
 // hashed name so the two kinds never share a name.
-type groupKind string
+type groupKind uint8
 
 const (
-	appliedToKind groupKind = "appliedTo"
-	addressKind   groupKind = "address"
+	appliedToKind groupKind = iota
+	addressKind
 )
 
+func (k groupKind) String() string {
+	if k == appliedToKind {
+		return "appliedTo"
+	}
+	return "address"
+}
+
 // groupSelector is the normalized selection of a group: the pods matching
-// podSelector either in one namespace (namespace set, nsSelector nil) or in
-// every namespace that nsSelector matches.
+// podSel either in one namespace (cluster false) or in every namespace
+// that nsSel matches. It refers to the selectors of the policy it comes
+// from: it is compiled once, when the first group of its key is created.
 type groupSelector struct {
-	namespace   string
-	nsSelector  labels.Selector
-	podSelector labels.Selector
+	namespace string
+	cluster   bool
+	nsSel     *metav1.LabelSelector
+	podSel    *metav1.LabelSelector
 	// key is the normalized text of the selection; equal keys select the
-	// same pods, and the group name is a hash of it.
-	key string
+	// same pods, and the group name is a hash of it. nsKey and podKey are
+	// the normalized texts of its selectors, within it.
+	key, nsKey, podKey string
 }
 
 // nothingKey is the normalized text of a selector that matches nothing
@@ -38,34 +49,155 @@ const nothingKey = "<nothing>"
 
 // namespacedSelector selects the pods matching sel in namespace ns.
 func namespacedSelector(ns string, sel *metav1.LabelSelector) groupSelector {
-	pods, podKey := normalizeSelector(sel)
-	return groupSelector{namespace: ns, podSelector: pods, key: "ns:" + ns + "|pods:" + podKey}
+	var buf [128]byte
+	key := append(buf[:0], "ns:"...)
+	key = append(key, ns...)
+	key = append(key, "|pods:"...)
+	pods := len(key)
+	key = appendSelectorKey(key, sel)
+	k := string(key)
+	return groupSelector{namespace: ns, podSel: sel, key: k, podKey: k[pods:]}
 }
 
 // clusterSelector selects the pods matching podSel in the namespaces that
 // nsSel matches; a nil podSel selects all their pods.
 func clusterSelector(nsSel, podSel *metav1.LabelSelector) groupSelector {
-	nss, nsKey := normalizeSelector(nsSel)
 	if podSel == nil {
 		podSel = &metav1.LabelSelector{}
 	}
-	pods, podKey := normalizeSelector(podSel)
-	return groupSelector{nsSelector: nss, podSelector: pods, key: "nsSel:" + nsKey + "|pods:" + podKey}
+	var buf [128]byte
+	key := append(buf[:0], "nsSel:"...)
+	key = appendSelectorKey(key, nsSel)
+	nsEnd := len(key)
+	key = append(key, "|pods:"...)
+	pods := len(key)
+	key = appendSelectorKey(key, podSel)
+	k := string(key)
+	return groupSelector{cluster: true, nsSel: nsSel, podSel: podSel, key: k, nsKey: k[len("nsSel:"):nsEnd], podKey: k[pods:]}
 }
 
 // nothingSelector selects no pod.
 func nothingSelector() groupSelector {
-	return groupSelector{podSelector: labels.Nothing(), nsSelector: labels.Nothing(), key: nothingKey}
+	return groupSelector{key: nothingKey}
 }
 
-// clusterScoped reports whether the selection spans namespaces.
-func (s groupSelector) clusterScoped() bool { return s.nsSelector != nil }
+// asSelector converts a LabelSelector; a nil or invalid one matches
+// nothing.
+func asSelector(ls *metav1.LabelSelector) labels.Selector {
+	if ls == nil {
+		return labels.Nothing()
+	}
+	sel, err := metav1.LabelSelectorAsSelector(ls)
+	if err != nil {
+		return labels.Nothing()
+	}
+	return sel
+}
 
 // groupName is the deterministic name of the group of that kind and
 // selection.
 func groupName(kind groupKind, s groupSelector) string {
-	sum := sha256.Sum256([]byte(string(kind) + "\x00" + s.key))
-	return hex.EncodeToString(sum[:16])
+	return groupNameOfKey(kind, s.key)
+}
+
+func groupNameOfKey(kind groupKind, key string) string {
+	h := sha256.New()
+	h.Write([]byte(kind.String()))
+	h.Write([]byte{0})
+	h.Write([]byte(key))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+}
+
+// appendSelectorKey appends the canonical text of a selector (see
+// normalizeSelector) to buf. Selectors of matchLabels alone, by far the
+// most common, take a path that builds no labels.Selector.
+func appendSelectorKey(buf []byte, ls *metav1.LabelSelector) []byte {
+	if ls == nil || len(ls.MatchExpressions) > 0 || len(ls.MatchLabels) > 8 {
+		_, key := normalizeSelector(ls)
+		return append(buf, key...)
+	}
+	var keysBuf [8]string
+	keys := keysBuf[:0]
+	for k, v := range ls.MatchLabels {
+		if !validLabel(k, v) {
+			return append(buf, nothingKey...)
+		}
+		keys = append(keys, k)
+	}
+	// The canonical order is that of the "key=value" texts.
+	slices.SortFunc(keys, func(a, b string) int {
+		return compareLabels(a, ls.MatchLabels[a], b, ls.MatchLabels[b])
+	})
+	for i, k := range keys {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, k...)
+		buf = append(buf, '=')
+		buf = append(buf, ls.MatchLabels[k]...)
+	}
+	return buf
+}
+
+// validLabel reports whether a label key and value are valid, as
+// labels.NewRequirement checks them. Plain names, by far the most common,
+// are checked here without the regular expressions of the validation
+// package.
+func validLabel(k, v string) bool {
+	if !plainName(k) && len(validation.IsQualifiedName(k)) != 0 {
+		return false
+	}
+	return v == "" || plainName(v) || len(validation.IsValidLabelValue(v)) == 0
+}
+
+// plainName reports whether s is a name without a prefix, as the
+// validation package defines it: 1 to 63 characters, alphanumeric at both
+// ends, with '-', '_' and '.' inside.
+func plainName(s string) bool {
+	if len(s) == 0 || len(s) > validation.LabelValueMaxLength {
+		return false
+	}
+	alnum := func(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' }
+	if !alnum(s[0]) || !alnum(s[len(s)-1]) {
+		return false
+	}
+	for i := 1; i < len(s)-1; i++ {
+		if c := s[i]; !alnum(c) && c != '-' && c != '_' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// compareLabels compares the texts "ka=va" and "kb=vb" without building
+// them.
+func compareLabels(ka, va, kb, vb string) int {
+	at := func(k, v string, i int) (byte, bool) {
+		switch {
+		case i < len(k):
+			return k[i], true
+		case i == len(k):
+			return '=', true
+		case i-len(k)-1 < len(v):
+			return v[i-len(k)-1], true
+		}
+		return 0, false
+	}
+	for i := 0; ; i++ {
+		a, okA := at(ka, va, i)
+		b, okB := at(kb, vb, i)
+		switch {
+		case !okA && !okB:
+			return 0
+		case !okA:
+			return -1
+		case !okB:
+			return 1
+		case a != b:
+			return int(a) - int(b)
+		}
+	}
 }
 
 // normalizeSelector converts a LabelSelector and returns it with a
@@ -120,21 +252,29 @@ func indexTerms(sel labels.Selector) (terms []labelKV, ok bool) {
 	return terms, ok
 }
 
-// labeled is an object with labels (a Pod, a Namespace).
+// labeled is an object with a name and labels (a pod, a Namespace).
 type labeled interface {
 	comparable
+	GetName() string
 	GetLabels() map[string]string
 }
 
-// labelIndex holds objects by name and by label, so that the objects a
-// selector matches are found without scanning all of them.
+// labelIndexAt is the number of objects above which a labelIndex indexes
+// them by label; below it, scanning them is cheaper than the index.
+const labelIndexAt = 16
+
+// labelIndex holds objects by name and, once there are more than indexAt,
+// by label, so that the objects a selector matches are found without
+// scanning all of them. An object must not change its labels while
+// indexed: remove it first.
 type labelIndex[V labeled] struct {
-	items map[string]V
-	byKV  map[labelKV]map[string]V
+	items   map[string]V
+	byKV    map[labelKV]smallSet[V]
+	indexAt int
 }
 
 func newLabelIndex[V labeled]() *labelIndex[V] {
-	return &labelIndex[V]{items: map[string]V{}, byKV: map[labelKV]map[string]V{}}
+	return &labelIndex[V]{indexAt: labelIndexAt}
 }
 
 func (x *labelIndex[V]) get(name string) (V, bool) {
@@ -147,15 +287,27 @@ func (x *labelIndex[V]) len() int { return len(x.items) }
 // set adds or replaces the object of that name.
 func (x *labelIndex[V]) set(name string, v V) {
 	x.remove(name)
+	if x.items == nil {
+		x.items = map[string]V{}
+	}
 	x.items[name] = v
+	switch {
+	case x.byKV != nil:
+		x.indexLabels(v)
+	case len(x.items) > x.indexAt:
+		x.byKV = map[labelKV]smallSet[V]{}
+		for _, v := range x.items {
+			x.indexLabels(v)
+		}
+	}
+}
+
+func (x *labelIndex[V]) indexLabels(v V) {
 	for k, val := range v.GetLabels() {
 		kv := labelKV{k, val}
-		m := x.byKV[kv]
-		if m == nil {
-			m = map[string]V{}
-			x.byKV[kv] = m
-		}
-		m[name] = v
+		s := x.byKV[kv]
+		s.add(v)
+		x.byKV[kv] = s
 	}
 }
 
@@ -166,14 +318,22 @@ func (x *labelIndex[V]) remove(name string) {
 		return
 	}
 	delete(x.items, name)
+	if x.byKV == nil {
+		return
+	}
 	for k, val := range old.GetLabels() {
 		kv := labelKV{k, val}
-		if m := x.byKV[kv]; m != nil {
-			delete(m, name)
-			if len(m) == 0 {
+		if s, ok := x.byKV[kv]; ok {
+			s.remove(old)
+			if s.len() == 0 {
 				delete(x.byKV, kv)
+			} else {
+				x.byKV[kv] = s
 			}
 		}
+	}
+	if len(x.items) == 0 {
+		x.byKV = nil
 	}
 }
 
@@ -183,7 +343,11 @@ func (x *labelIndex[V]) match(sel labels.Selector, fn func(name string, v V)) {
 	if _, selectable := sel.Requirements(); !selectable {
 		return // labels.Nothing()
 	}
-	terms, ok := indexTerms(sel)
+	var terms []labelKV
+	ok := false
+	if x.byKV != nil {
+		terms, ok = indexTerms(sel)
+	}
 	if !ok {
 		for name, v := range x.items {
 			if sel.Matches(labels.Set(v.GetLabels())) {
@@ -193,71 +357,121 @@ func (x *labelIndex[V]) match(sel labels.Selector, fn func(name string, v V)) {
 		return
 	}
 	for _, t := range terms {
-		for name, v := range x.byKV[t] {
+		s := x.byKV[t]
+		for v := range s.all() {
 			if sel.Matches(labels.Set(v.GetLabels())) {
-				fn(name, v)
+				fn(v.GetName(), v)
 			}
 		}
 	}
 }
 
-// selectorIndex holds selectors (of groups) by the labels an object must
-// carry to match them, so that the selectors that may match an object are
-// found from its labels without scanning all of them.
-type selectorIndex struct {
-	byKV      map[labelKV]map[string]struct{}
-	unindexed map[string]struct{}
+// selectorIndexAt is the number of selectors above which a selectorIndex
+// indexes them by label.
+const selectorIndexAt = 8
+
+// selectorIndex holds selectors (of groups) so that the selectors that may
+// match an object are found from its labels: a list while there are few,
+// then by the labels an object must carry to match them, so that they are
+// found without scanning all of them.
+type selectorIndex[T comparable] struct {
+	list      []selectorEntry[T]
+	byKV      map[labelKV]smallSet[T]
+	unindexed smallSet[T]
+	n         int
 }
 
-func newSelectorIndex() *selectorIndex {
-	return &selectorIndex{byKV: map[labelKV]map[string]struct{}{}, unindexed: map[string]struct{}{}}
+type selectorEntry[T comparable] struct {
+	v   T
+	sel labels.Selector
 }
 
-func (x *selectorIndex) empty() bool { return len(x.byKV) == 0 && len(x.unindexed) == 0 }
+func newSelectorIndex[T comparable]() *selectorIndex[T] { return &selectorIndex[T]{} }
 
-func (x *selectorIndex) add(name string, sel labels.Selector) {
-	terms, ok := indexTerms(sel)
-	if !ok {
-		x.unindexed[name] = struct{}{}
-		return
-	}
-	for _, t := range terms {
-		m := x.byKV[t]
-		if m == nil {
-			m = map[string]struct{}{}
-			x.byKV[t] = m
+func (x *selectorIndex[T]) empty() bool { return x.n == 0 }
+
+func (x *selectorIndex[T]) add(v T, sel labels.Selector) {
+	x.n++
+	if x.byKV == nil {
+		if len(x.list) < selectorIndexAt {
+			x.list = appendSmall(x.list, selectorEntry[T]{v, sel})
+			return
 		}
-		m[name] = struct{}{}
+		x.byKV = map[labelKV]smallSet[T]{}
+		for _, e := range x.list {
+			x.index(e.v, e.sel)
+		}
+		x.list = nil
 	}
+	x.index(v, sel)
 }
 
-func (x *selectorIndex) remove(name string, sel labels.Selector) {
+func (x *selectorIndex[T]) index(v T, sel labels.Selector) {
 	terms, ok := indexTerms(sel)
 	if !ok {
-		delete(x.unindexed, name)
+		x.unindexed.add(v)
 		return
 	}
 	for _, t := range terms {
-		if m := x.byKV[t]; m != nil {
-			delete(m, name)
-			if len(m) == 0 {
+		s := x.byKV[t]
+		s.add(v)
+		x.byKV[t] = s
+	}
+}
+
+func (x *selectorIndex[T]) remove(v T, sel labels.Selector) {
+	if x.byKV == nil {
+		i := slices.IndexFunc(x.list, func(e selectorEntry[T]) bool { return e.v == v })
+		if i >= 0 {
+			x.list = slices.Delete(x.list, i, i+1)
+			x.n--
+		}
+		return
+	}
+	terms, ok := indexTerms(sel)
+	if !ok {
+		if x.unindexed.remove(v) {
+			x.n--
+		}
+		return
+	}
+	removed := false
+	for _, t := range terms {
+		if s, found := x.byKV[t]; found && s.remove(v) {
+			removed = true
+			if s.len() == 0 {
 				delete(x.byKV, t)
+			} else {
+				x.byKV[t] = s
 			}
 		}
+	}
+	if removed {
+		x.n--
+	}
+	if x.n == 0 {
+		*x = selectorIndex[T]{}
 	}
 }
 
 // candidates calls fn, once each, for the selectors that may match an
 // object with these labels; the caller still evaluates them.
-func (x *selectorIndex) candidates(lbls map[string]string, fn func(name string)) {
-	for name := range x.unindexed {
-		fn(name)
+func (x *selectorIndex[T]) candidates(lbls map[string]string, fn func(T)) {
+	if x.byKV == nil {
+		for _, e := range x.list {
+			fn(e.v)
+		}
+		return
+	}
+	for v := range x.unindexed.all() {
+		fn(v)
 	}
 	// A selector is indexed under the values of a single key, and an
 	// object has one value per key, so no selector is seen twice.
-	for k, v := range lbls {
-		for name := range x.byKV[labelKV{k, v}] {
-			fn(name)
+	for k, val := range lbls {
+		s := x.byKV[labelKV{k, val}]
+		for v := range s.all() {
+			fn(v)
 		}
 	}
 }

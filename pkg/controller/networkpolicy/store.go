@@ -161,6 +161,16 @@ func (s *MemoryStore[T]) Update(obj *T) {
 	s.notify(old, obj)
 }
 
+// reserve makes room for n objects in an empty store, so that a first
+// sync of many objects does not grow its map step by step.
+func (s *MemoryStore[T]) reserve(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.objects) == 0 && n > 0 {
+		s.objects = make(map[string]*T, n)
+	}
+}
+
 // Delete removes the object of that name, if any.
 func (s *MemoryStore[T]) Delete(name string) {
 	s.mu.Lock()

@@ -1,6 +1,7 @@
 package networkpolicy
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -80,6 +81,7 @@ func TestWatchForNode(t *testing.T) {
 
 func TestLabelIndexes(t *testing.T) {
 	pods := newLabelIndex[*corev1.Pod]()
+	pods.indexAt = 0 // index by label from the first pod
 	add := func(name string, lbls map[string]string) {
 		pods.set(name, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: lbls}})
 	}
@@ -87,7 +89,7 @@ func TestLabelIndexes(t *testing.T) {
 	add("p2", map[string]string{"app": "b"})
 	add("p3", nil)
 	add("p1", map[string]string{"app": "b"}) // relabelled
-	groups := newSelectorIndex()
+	groups := newSelectorIndex[string]()
 	selectors := map[string]string{
 		"eqA": "app=a", "eqB": "app=b", "inAB": "app in (a,b)", "notA": "app notin (a)",
 		"exists": "app", "tierAndApp": "app=b,tier=x", "all": "",
@@ -131,8 +133,40 @@ func TestLabelIndexes(t *testing.T) {
 		assert.Len(t, got, len(uniq(got)), "each candidate once")
 	}
 	pods.remove("p1")
-	assert.NotContains(t, pods.byKV[labelKV{"app", "b"}], "p1")
+	b := pods.byKV[labelKV{"app", "b"}]
+	assert.Equal(t, 1, b.len(), "p2 left")
 	assert.NotContains(t, pods.byKV, labelKV{"tier", "x"})
+}
+
+// TestIndexesSmallAndLarge checks that the indexes answer the same whether
+// they hold few objects (a list) or many (by label).
+func TestIndexesSmallAndLarge(t *testing.T) {
+	for _, n := range []int{3, 40} {
+		pods := newLabelIndex[*corev1.Pod]()
+		groups := newSelectorIndex[string]()
+		for i := range n {
+			lbls := map[string]string{"app": fmt.Sprint("a", i%3)}
+			pods.set(fmt.Sprint("p", i), &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprint("p", i), Labels: lbls}})
+			sel, err := labels.Parse(fmt.Sprint("app=a", i%3))
+			assert.NoError(t, err)
+			groups.add(fmt.Sprint("g", i), sel)
+		}
+		sel, _ := labels.Parse("app=a1")
+		var got []string
+		pods.match(sel, func(name string, _ *corev1.Pod) { got = append(got, name) })
+		assert.Len(t, got, (n+1)/3, "n=%d", n)
+		var cands []string
+		groups.candidates(map[string]string{"app": "a1"}, func(name string) { cands = append(cands, name) })
+		assert.GreaterOrEqual(t, len(cands), (n+1)/3)
+		assert.Len(t, cands, len(uniq(cands)))
+		for i := range n {
+			sel, _ := labels.Parse(fmt.Sprint("app=a", i%3))
+			groups.remove(fmt.Sprint("g", i), sel)
+			pods.remove(fmt.Sprint("p", i))
+		}
+		assert.True(t, groups.empty())
+		assert.Zero(t, pods.len())
+	}
 }
 
 func uniq(s []string) map[string]bool {

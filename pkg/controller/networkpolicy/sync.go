@@ -1,143 +1,222 @@
 package networkpolicy
 
 import (
-	"cmp"
 	"slices"
+	"strings"
 
 	"k8s.io/klog/v2"
 
 	"github.com/ovs-cni/antrea/pkg/apis/controlplane"
 )
 
-// syncAppliedToGroup stores an AppliedToGroup as its members make it, or
-// deletes it. When its span is first computed or changes, the policies
-// applied to it and their AddressGroups are queued, as their spans derive
-// from it.
-func (c *Controller) syncAppliedToGroup(name string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	g := c.index.appliedTo[name]
-	if g == nil {
-		c.appliedToGroups.Delete(name)
-		klog.V(4).InfoS("Deleted AppliedToGroup", "group", name)
-		return
+// flushPause is how many objects flush syncs between two releases of the
+// lock, so that handlers are not held up by a long flush.
+const flushPause = 512
+
+// flush syncs the marked objects until none is left: AppliedToGroups
+// first, as the spans of the policies and AddressGroups derive from
+// theirs, then policies, then AddressGroups. It is called with c.mu held,
+// and releases it now and then; objects marked meanwhile are synced in a
+// later round. It returns early when done is closed.
+func (c *Controller) flush(done <-chan struct{}) {
+	// The first flush after the initial lists stores most objects.
+	if len(c.dirtyATGs)+len(c.dirtyPolicies)+len(c.dirtyAGs) > flushPause {
+		c.appliedToGroups.reserve(len(c.dirtyATGs))
+		c.networkPolicies.reserve(len(c.dirtyPolicies))
+		c.addressGroups.reserve(len(c.dirtyAGs))
 	}
-	members := c.members(g)
-	if span := membersSpan(members); !g.synced || !slices.Equal(span, g.span) {
-		g.span, g.synced = span, true
-		c.index.spanSeq++
-		g.spanVersion = c.index.spanSeq
-		for key := range g.policies {
-			c.policyQueue.Add(key)
-			if ps := c.policies[key]; ps != nil {
-				for _, ag := range ps.addressGroups {
-					c.addressQueue.Add(ag)
-				}
-			}
+	n := 0
+	pause := func() bool {
+		c.pending.Add(-1)
+		c.processed.Add(1)
+		if n++; n%flushPause != 0 {
+			return false
+		}
+		c.mu.Unlock()
+		c.mu.Lock()
+		select {
+		case <-done:
+			return true
+		default:
+			return false
 		}
 	}
-	c.appliedToGroups.Update(&controlplane.AppliedToGroup{Name: name, Members: members, Span: g.span})
-	klog.V(4).InfoS("Synced AppliedToGroup", "group", name, "members", len(members), "span", len(g.span))
+	for {
+		switch {
+		case len(c.dirtyATGs) > 0:
+			batch := c.dirtyATGs
+			c.dirtyATGs = nil
+			for _, g := range batch {
+				g.dirty = false
+				c.syncAppliedToGroup(g)
+				if pause() {
+					return
+				}
+			}
+		case len(c.dirtyPolicies) > 0:
+			batch := c.dirtyPolicies
+			c.dirtyPolicies = nil
+			for _, ps := range batch {
+				ps.dirty = false
+				c.syncPolicy(ps)
+				if pause() {
+					return
+				}
+			}
+		case len(c.dirtyAGs) > 0:
+			batch := c.dirtyAGs
+			c.dirtyAGs = nil
+			for _, g := range batch {
+				g.dirty = false
+				c.syncAddressGroup(g)
+				if pause() {
+					return
+				}
+			}
+		default:
+			return
+		}
+	}
+}
+
+// syncAppliedToGroup stores an AppliedToGroup as its members make it, or
+// deletes it. When its span is first computed or changes, the policies
+// applied to it and their AddressGroups are marked, as their spans derive
+// from it.
+func (c *Controller) syncAppliedToGroup(g *group) {
+	if g.dead {
+		// Unless a group of the same key (and name) was made since.
+		if c.index.liveGroup(appliedToKind, g.sel.key) == nil {
+			c.appliedToGroups.Delete(g.name())
+			if klog.V(4).Enabled() {
+				klog.InfoS("Deleted AppliedToGroup", "group", g.name())
+			}
+		}
+		return
+	}
+	s := g.sel
+	members := s.memberList()
+	span := c.membersSpan(members)
+	spanChanged := !g.synced || !slices.Equal(span, g.span)
+	if spanChanged {
+		g.span = cloneSpan(span)
+		g.synced = true
+		c.index.spanSeq++
+		g.spanVersion = c.index.spanSeq
+		for ps := range g.policies.all() {
+			c.markPolicy(ps)
+			for _, ag := range ps.ags {
+				c.markGroup(ag)
+			}
+		}
+	} else if g.published == s.version {
+		return // nothing it publishes changed
+	}
+	g.published = s.version
+	c.appliedToGroups.Update(&controlplane.AppliedToGroup{Name: g.name(), Members: members, Span: g.span})
+	if klog.V(4).Enabled() {
+		klog.InfoS("Synced AppliedToGroup", "group", g.name(), "members", len(members), "span", len(g.span))
+	}
 }
 
 // syncAddressGroup stores an AddressGroup as its members and the spans of
 // the policies using it make it, or deletes it.
-func (c *Controller) syncAddressGroup(name string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	g := c.index.address[name]
-	if g == nil {
-		c.addressGroups.Delete(name)
-		klog.V(4).InfoS("Deleted AddressGroup", "group", name)
+func (c *Controller) syncAddressGroup(g *group) {
+	if g.dead {
+		if c.index.liveGroup(addressKind, g.sel.key) == nil {
+			c.addressGroups.Delete(g.name())
+			if klog.V(4).Enabled() {
+				klog.InfoS("Deleted AddressGroup", "group", g.name())
+			}
+		}
 		return
 	}
-	spans := make([][]string, 0, len(g.atgRefs))
-	for atg := range g.atgRefs {
-		a := c.index.appliedTo[atg]
-		if a == nil || !a.synced {
-			return // its first sync queues this group again
+	var span []string
+	if g.refs.len() == 1 {
+		for atg := range g.refs.all() {
+			if !atg.synced {
+				return // its first sync marks this group again
+			}
+			span = atg.span // shared, never modified
 		}
-		spans = append(spans, a.span)
+	} else {
+		c.scratch = c.scratch[:0]
+		for atg := range g.refs.all() {
+			if !atg.synced {
+				return
+			}
+			c.scratch = append(c.scratch, atg.span...)
+		}
+		slices.Sort(c.scratch)
+		span = slices.Compact(c.scratch)
+		if g.synced && slices.Equal(span, g.span) {
+			span = g.span
+		} else {
+			span = cloneSpan(span)
+		}
 	}
-	members := c.members(g)
-	span := unionSpans(spans)
-	c.addressGroups.Update(&controlplane.AddressGroup{Name: name, Members: members, Span: span})
-	klog.V(4).InfoS("Synced AddressGroup", "group", name, "members", len(members), "span", len(span))
+	members := g.sel.memberList()
+	if g.synced && g.published == g.sel.version && slices.Equal(span, g.span) {
+		return // nothing it publishes changed
+	}
+	g.span, g.synced, g.published = span, true, g.sel.version
+	c.addressGroups.Update(&controlplane.AddressGroup{Name: g.name(), Members: members, Span: span})
+	if klog.V(4).Enabled() {
+		klog.InfoS("Synced AddressGroup", "group", g.name(), "members", len(members), "span", len(span))
+	}
 }
 
 // syncPolicy stores an internal NetworkPolicy with the span of its
 // AppliedToGroup, or deletes it; it skips a policy already stored with
-// that span.
-func (c *Controller) syncPolicy(key string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ps := c.policies[key]
-	if ps == nil {
-		c.networkPolicies.Delete(key)
-		klog.V(4).InfoS("Deleted NetworkPolicy", "policy", key)
+// that spec and span.
+func (c *Controller) syncPolicy(ps *policyState) {
+	if ps.dead {
+		if c.policies[ps.key] == nil {
+			c.networkPolicies.Delete(ps.key)
+			if klog.V(4).Enabled() {
+				klog.InfoS("Deleted NetworkPolicy", "policy", ps.key)
+			}
+		}
 		return
 	}
-	atg := c.index.appliedTo[ps.appliedTo[0]]
-	if atg == nil || !atg.synced || ps.publishedSpan == atg.spanVersion {
-		return // an AppliedToGroup's sync queues its policies when its span changes
+	atg := ps.atg
+	if !atg.synced || (!ps.stale && ps.publishedSpan == atg.spanVersion) {
+		return // an AppliedToGroup's sync marks its policies when its span changes
 	}
+	ps.stale = false
 	ps.publishedSpan = atg.spanVersion
+	namespace, name, _ := strings.Cut(ps.key, "/")
 	c.networkPolicies.Update(&controlplane.NetworkPolicy{
 		UID:             ps.uid,
-		Name:            ps.name,
-		Namespace:       ps.namespace,
-		Rules:           ps.spec.rules,
-		AppliedToGroups: ps.appliedTo,
-		PolicyTypes:     ps.spec.policyTypes,
+		Name:            name,
+		Namespace:       namespace,
+		Rules:           ps.rules,
+		AppliedToGroups: atg.names[:],
+		PolicyTypes:     ps.policyTypes,
 		Span:            atg.span,
 	})
-	klog.V(4).InfoS("Synced NetworkPolicy", "policy", key, "span", len(atg.span))
-}
-
-// members returns the members of a group, sorted by pod.
-func (c *Controller) members(g *group) []controlplane.GroupMember {
-	out := make([]controlplane.GroupMember, 0, len(g.members))
-	for ref := range g.members {
-		pod := c.index.pod(ref)
-		if pod == nil {
-			continue
-		}
-		out = append(out, controlplane.GroupMember{
-			Pod:   controlplane.PodReference{Namespace: ref.namespace, Name: ref.name},
-			Node:  pod.Spec.NodeName,
-			IPs:   podIPs(pod),
-			Ports: namedPorts(pod),
-		})
+	if klog.V(4).Enabled() {
+		klog.InfoS("Synced NetworkPolicy", "policy", ps.key, "span", len(atg.span))
 	}
-	slices.SortFunc(out, func(a, b controlplane.GroupMember) int {
-		return cmp.Or(cmp.Compare(a.Pod.Namespace, b.Pod.Namespace), cmp.Compare(a.Pod.Name, b.Pod.Name))
-	})
-	return out
 }
 
-// membersSpan returns the sorted nodes of members.
-func membersSpan(members []controlplane.GroupMember) []string {
-	span := make([]string, 0, len(members))
+// membersSpan returns the sorted nodes of members, in a scratch slice
+// valid until the next call.
+func (c *Controller) membersSpan(members []controlplane.GroupMember) []string {
+	span := c.scratch[:0]
 	for i := range members {
 		span = append(span, members[i].Node)
 	}
 	slices.Sort(span)
-	return slices.Clip(slices.Compact(span))
+	span = slices.Compact(span)
+	c.scratch = span
+	return span
 }
 
-// unionSpans returns the sorted union of sorted spans; a single span is
-// returned as is (spans are shared, never modified).
-func unionSpans(spans [][]string) []string {
-	switch len(spans) {
-	case 0:
+// cloneSpan returns a copy of a span, nil when empty.
+func cloneSpan(span []string) []string {
+	if len(span) == 0 {
 		return nil
-	case 1:
-		return spans[0]
 	}
-	var out []string
-	for _, s := range spans {
-		out = append(out, s...)
-	}
-	slices.Sort(out)
-	return slices.Clip(slices.Compact(out))
+	return slices.Clone(span)
 }
