@@ -78,6 +78,7 @@ func setupNetpolModel(t *testing.T, l *Lab, m *netpol.Model) *labCluster {
 		}
 	}
 	require.NoError(t, netpol.Cleanup(c, m, cl))
+	require.NoError(t, cl.WaitRealized(c), "a clean start: no policy, no policy flows")
 	return cl
 }
 
@@ -188,7 +189,42 @@ func (c *labCluster) WaitRealized(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("the controller does not serve the policies %v: %w", want, err)
 	}
+	if len(want) == 0 && !c.othersHavePolicies(ctx) {
+		// No policy anywhere: no node may keep a rule's flows.
+		return c.noPolicyFlows(ctx)
+	}
 	time.Sleep(300 * time.Millisecond)
+	return nil
+}
+
+// othersHavePolicies reports whether namespaces outside the model have
+// NetworkPolicies (other tests' own).
+func (c *labCluster) othersHavePolicies(ctx context.Context) bool {
+	list, err := c.l.Client.NetworkingV1().NetworkPolicies("").List(ctx, metav1.ListOptions{})
+	return err != nil || len(list.Items) > 0
+}
+
+// noPolicyFlows waits until no node has flows of a NetworkPolicy rule
+// (conjunctions, isolation drops) and fails with what is left.
+func (c *labCluster) noPolicyFlows(ctx context.Context) error {
+	var left string
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		left = ""
+		for _, n := range antreaNodes {
+			for _, table := range []string{"50", "60", "90", "100"} {
+				out, _, _ := c.l.Run("node-exec", n, "--", "ovs-ofctl", "-O", "OpenFlow15", "dump-flows", "br-int", "table="+table, "--no-stats")
+				for _, line := range strings.Split(out, "\n") {
+					if strings.Contains(line, "conj") || strings.Contains(line, "priority=100,") {
+						left += n + ": " + strings.TrimSpace(line) + "\n"
+					}
+				}
+			}
+		}
+		return left == "", nil
+	})
+	if err != nil {
+		return fmt.Errorf("flows of deleted NetworkPolicies are left:\n%s", left)
+	}
 	return nil
 }
 
@@ -306,7 +342,9 @@ func TestNetworkPolicyUpstreamCases(t *testing.T) {
 	require.Len(t, cases, 48)
 	for _, c := range append(cases, netpol.ExtraCases(m)...) {
 		t.Run(c.Name, func(t *testing.T) {
+			c := c
 			require.NoError(t, netpol.RunCase(ctx(t, 3*time.Minute), t, m, cl, cl, c, opts))
+			require.NoError(t, cl.WaitRealized(ctx(t, time.Minute)), "after the case: no policy flows left")
 		})
 	}
 }
