@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -15,51 +17,113 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-// waitFlows polls a node's table until ok accepts its flows, and returns
-// when it first did. Each poll is one ovs-ofctl dump (10-20 ms here), the
-// resolution of the measurement.
-func waitFlows(l *Lab, node string, table int, timeout time.Duration, ok func(flows string) bool) (time.Time, error) {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		out, _, code := l.Run("node-exec", node, "--", "ovs-ofctl", "-O", "OpenFlow15", "dump-flows", "br-int", fmt.Sprintf("table=%d", table), "--no-stats")
-		at := time.Now()
-		if code == 0 && ok(out) {
-			return at, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("table %d of %s not as expected within %s", table, node, timeout)
+// flowMonitor timestamps the flow table changes of one node's br-int as
+// ovs-vswitchd reports them (ovs-ofctl monitor watch:, whose updates come
+// on stderr, unbuffered), so latencies are measured to the moment the
+// switch changed, without polling.
+type flowMonitor struct {
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	events []flowEvent
 }
 
-// lastOnAll runs waitFlows on every node at once and returns the latest
-// time.
-func lastOnAll(l *Lab, nodes []string, table int, ok func(node, flows string) bool) (time.Time, error) {
-	var mu sync.Mutex
-	var last time.Time
-	var firstErr error
-	var wg sync.WaitGroup
-	for _, n := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t, err := waitFlows(l, n, table, 30*time.Second, func(flows string) bool { return ok(n, flows) })
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil && firstErr == nil {
-				firstErr = err
-			}
-			if t.After(last) {
-				last = t
-			}
-		}()
+type flowEvent struct {
+	at   time.Time
+	line string
+}
+
+func startFlowMonitor(l *Lab, node string, table int) (*flowMonitor, error) {
+	m := &flowMonitor{}
+	m.cmd = exec.Command(labBin, "--name", l.Layout.Name, "--state-dir", l.Layout.StateDir, "node-exec", node, "--",
+		"ovs-ofctl", "-O", "OpenFlow15", "monitor", "br-int", fmt.Sprintf("watch:table=%d", table))
+	out, err := m.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
 	}
-	wg.Wait()
-	return last, firstErr
+	m.cmd.Stderr = m.cmd.Stdout
+	if err := m.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		s := bufio.NewScanner(out)
+		s.Buffer(make([]byte, 1<<20), 1<<20)
+		for s.Scan() {
+			now := time.Now()
+			m.mu.Lock()
+			m.events = append(m.events, flowEvent{now, s.Text()})
+			m.mu.Unlock()
+		}
+	}()
+	return m, nil
+}
+
+func (m *flowMonitor) stop() {
+	_ = m.cmd.Process.Kill()
+	_ = m.cmd.Wait()
+}
+
+// until waits until ok accepts the events since from, and returns the
+// time of the event that completed them.
+func (m *flowMonitor) until(from time.Time, timeout time.Duration, ok func(events []string) bool) (time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		m.mu.Lock()
+		var lines []string
+		var last time.Time
+		for _, e := range m.events {
+			if !e.at.Before(from) {
+				lines = append(lines, e.line)
+				last = e.at
+			}
+		}
+		m.mu.Unlock()
+		if ok(lines) {
+			return last, nil
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}, fmt.Errorf("flow events not as expected within %s (%d events since the start)", timeout, len(lines))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// lastOnAll waits on every node's monitor and returns the latest time.
+func lastOnAll(mons map[string]*flowMonitor, from time.Time, ok func(node string, events []string) bool) (time.Time, error) {
+	var last time.Time
+	for n, m := range mons {
+		t, err := m.until(from, 30*time.Second, func(ev []string) bool { return ok(n, ev) })
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%s: %w", n, err)
+		}
+		if t.After(last) {
+			last = t
+		}
+	}
+	return last, nil
+}
+
+func countEvents(events []string, substrs ...string) int {
+	n := 0
+	for _, e := range events {
+		all := true
+		for _, s := range substrs {
+			if !strings.Contains(e+" ", s) {
+				all = false
+				break
+			}
+		}
+		if all {
+			n++
+		}
+	}
+	return n
 }
 
 // BenchmarkPolicyRealization measures NetworkPolicy realization in a
 // 3-node lab with 300 pods: (1) from the creation of a policy selecting
 // 100 pods to its last flow installed on every node (the isolation drop
-// of the last selected pod: the agent installs a state in one bundle), 10
+// of the last selected pod, as the switch reports it: the agent installs a
+// state in one bundle), 10
 // times; (2) from a new peer pod being Ready (as a watch reports it) to
 // its IP being in the rule's peer clause on every node, 10 times.
 func BenchmarkPolicyRealization(b *testing.B) {
@@ -134,6 +198,18 @@ func benchRealization(l *Lab) (policyLat, peerLat []float64, err error) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	isolation, rules := map[string]*flowMonitor{}, map[string]*flowMonitor{}
+	for _, n := range nodes {
+		for table, mons := range map[int]map[string]*flowMonitor{100: isolation, 90: rules} {
+			m, err := startFlowMonitor(l, n, table)
+			if err != nil {
+				return nil, nil, err
+			}
+			defer m.stop()
+			mons[n] = m
+		}
+	}
+	time.Sleep(time.Second) // the monitors are listening
 	tcp := corev1.ProtocolTCP
 	port := func(p int32) []networkingv1.NetworkPolicyPort {
 		return []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: ptr.To(intstr.FromInt32(p))}}
@@ -155,7 +231,7 @@ func benchRealization(l *Lab) (policyLat, peerLat []float64, err error) {
 		if _, err := l.Client.NetworkingV1().NetworkPolicies(ns).Create(c, np(fmt.Sprintf("p%d", k)), metav1.CreateOptions{}); err != nil {
 			return nil, nil, err
 		}
-		last, err := lastOnAll(l, nodes, 100, func(n, flows string) bool { return strings.Count(flows, "reg1=") == servers[n] })
+		last, err := lastOnAll(isolation, start, func(n string, ev []string) bool { return countEvents(ev, "event=ADDED", "reg1=") == servers[n] })
 		if err != nil {
 			return nil, nil, fmt.Errorf("policy %d: %w", k, err)
 		}
@@ -163,10 +239,11 @@ func benchRealization(l *Lab) (policyLat, peerLat []float64, err error) {
 		if k == 9 {
 			break // keep the last policy for the peer measurements
 		}
+		del := time.Now()
 		if err := l.Client.NetworkingV1().NetworkPolicies(ns).Delete(c, fmt.Sprintf("p%d", k), metav1.DeleteOptions{}); err != nil {
 			return nil, nil, err
 		}
-		if _, err := lastOnAll(l, nodes, 100, func(_, flows string) bool { return !strings.Contains(flows, "reg1=") }); err != nil {
+		if _, err := lastOnAll(isolation, del, func(n string, ev []string) bool { return countEvents(ev, "event=DELETED", "reg1=") == servers[n] }); err != nil {
 			return nil, nil, fmt.Errorf("deleting policy %d: %w", k, err)
 		}
 	}
@@ -178,6 +255,7 @@ func benchRealization(l *Lab) (policyLat, peerLat []float64, err error) {
 		if err != nil {
 			return nil, nil, err
 		}
+		created := time.Now()
 		if _, err := l.Client.CoreV1().Pods(ns).Create(c, pod, metav1.CreateOptions{}); err != nil {
 			w.Stop()
 			return nil, nil, err
@@ -194,7 +272,7 @@ func benchRealization(l *Lab) (policyLat, peerLat []float64, err error) {
 		if ip == "" {
 			return nil, nil, fmt.Errorf("peer %d never Ready", k)
 		}
-		last, err := lastOnAll(l, nodes, 90, func(_, flows string) bool { return strings.Contains(flows, "nw_src="+ip+" ") })
+		last, err := lastOnAll(rules, created, func(_ string, ev []string) bool { return countEvents(ev, "nw_src="+ip+" ") > 0 })
 		if err != nil {
 			return nil, nil, fmt.Errorf("peer %d: %w", k, err)
 		}
