@@ -71,6 +71,22 @@ func NewCompilerFrom(first uint32) *Compiler { return &Compiler{ids: idalloc.New
 // only effect is on the compiler's conjunction ids: those of rules that
 // are gone stay reserved until ReleaseUnusedIDs.
 func (c *Compiler) Compile(s *State) map[string][]of.Flow {
+	keyed := c.CompileKeyed(s)
+	out := make(map[string][]of.Flow, len(keyed))
+	for owner, m := range keyed {
+		flows := make([]of.Flow, 0, len(m))
+		for _, f := range m {
+			flows = append(flows, f)
+		}
+		of.SortFlows(flows)
+		out[owner] = flows
+	}
+	return out
+}
+
+// CompileKeyed is Compile with each owner's flows keyed by their Key(),
+// as the FlowSyncer's SyncAllKeyed takes them.
+func (c *Compiler) CompileKeyed(s *State) map[string]map[string]of.Flow {
 	c.ids.Begin()
 	b := &builder{c: c, s: s, owners: map[string]map[string]of.Flow{}, clauses: map[string]*clauseFlow{}}
 	b.base()
@@ -378,7 +394,7 @@ func (b *builder) conjunction(uid types.UID, dir string, idx int, sig string, t 
 		Match: []of.MatchField{of.MatchConjID(id), ipMatch()}, Actions: allow})
 }
 
-func (b *builder) result() map[string][]of.Flow {
+func (b *builder) result() map[string]map[string]of.Flow {
 	for k, cf := range b.clauses {
 		conj := make([]of.Conjunction, 0, len(cf.conj))
 		for c := range cf.conj {
@@ -396,16 +412,7 @@ func (b *builder) result() map[string][]of.Flow {
 		}
 		b.addKeyed(ownerMatchPrefix+k, k, f)
 	}
-	out := make(map[string][]of.Flow, len(b.owners))
-	for owner, m := range b.owners {
-		flows := make([]of.Flow, 0, len(m))
-		for _, f := range m {
-			flows = append(flows, f)
-		}
-		of.SortFlows(flows)
-		out[owner] = flows
-	}
-	return out
+	return b.owners
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -11,9 +11,9 @@ import (
 
 // Flows installs flows by owner; openflow.FlowSyncer implements it.
 type Flows interface {
-	// SyncAll makes each listed owner's flows the given ones (none: the
-	// owner goes) in one atomic bundle.
-	SyncAll(ctx context.Context, category int, desired map[string][]of.Flow) error
+	// SyncAllKeyed makes each listed owner's flows (keyed by their Key();
+	// none: the owner goes) the given ones in one atomic bundle.
+	SyncAllKeyed(ctx context.Context, category int, desired map[string]map[string]of.Flow) error
 	Owners() []string
 }
 
@@ -44,13 +44,13 @@ func NewReconcilerFrom(flows Flows, firstConjID uint32) *Reconciler {
 func (r *Reconciler) Realize(ctx context.Context, s *State) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	desired := r.compiler.Compile(s)
+	desired := r.compiler.CompileKeyed(s)
 	for _, owner := range r.flows.Owners() {
 		if _, ok := desired[owner]; !ok && strings.HasPrefix(owner, OwnerPrefix) {
 			desired[owner] = nil
 		}
 	}
-	if err := r.flows.SyncAll(ctx, agentof.CategoryPolicy, desired); err != nil {
+	if err := r.flows.SyncAllKeyed(ctx, agentof.CategoryPolicy, desired); err != nil {
 		return err
 	}
 	r.compiler.ReleaseUnusedIDs()

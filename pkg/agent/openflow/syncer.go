@@ -109,19 +109,30 @@ func (s *FlowSyncer) Sync(ctx context.Context, owner string, category int, desir
 // sortedByKey returns the flows of keys in pipeline order (table,
 // priority descending, key), like of.SortFlows without rebuilding keys.
 func sortedByKey(flows map[string]of.Flow, keys []string) []of.Flow {
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := flows[keys[i]], flows[keys[j]]
-		if a.Table != b.Table {
-			return a.Table < b.Table
-		}
-		if a.Priority != b.Priority {
-			return a.Priority > b.Priority
-		}
-		return keys[i] < keys[j]
-	})
-	out := make([]of.Flow, len(keys))
+	type entry struct {
+		table uint8
+		prio  uint16
+		key   string
+		f     of.Flow
+	}
+	es := make([]entry, len(keys))
 	for i, k := range keys {
-		out[i] = flows[k]
+		f := flows[k]
+		es[i] = entry{f.Table, f.Priority, k, f}
+	}
+	sort.Slice(es, func(i, j int) bool {
+		a, b := &es[i], &es[j]
+		if a.table != b.table {
+			return a.table < b.table
+		}
+		if a.prio != b.prio {
+			return a.prio > b.prio
+		}
+		return a.key < b.key
+	})
+	out := make([]of.Flow, len(es))
+	for i := range es {
+		out[i] = es[i].f
 	}
 	return out
 }
@@ -148,24 +159,45 @@ func (s *FlowSyncer) setLocked(owner string, want map[string]of.Flow) {
 // whole change at once or not at all. Owners not in desired are left
 // alone. A flow key that one owner drops and another keeps or adds stays.
 func (s *FlowSyncer) SyncAll(ctx context.Context, category int, desired map[string][]of.Flow) error {
-	s.applyMu.Lock()
-	defer s.applyMu.Unlock()
-	wants := make(map[string]map[string]of.Flow, len(desired))
-	added := map[string]of.Flow{}
+	keyed := make(map[string]map[string]of.Flow, len(desired))
 	for owner, flows := range desired {
 		want := make(map[string]of.Flow, len(flows))
 		for _, f := range flows {
-			f.Cookie = s.cookie(category)
 			k := f.Key()
 			if prev, dup := want[k]; dup && prev.String() != f.String() {
 				return fmt.Errorf("owner %s: two flows with the same match and different actions: %s", owner, k)
 			}
 			want[k] = f
 		}
-		wants[owner] = want
+		keyed[owner] = want
+	}
+	return s.SyncAllKeyed(ctx, category, keyed)
+}
+
+// SyncAllKeyed is SyncAll for flows already keyed by their Key(), as a
+// compiler that deduplicates by key has them: it saves building every
+// key again. The maps are the syncer's from then on; do not modify them.
+func (s *FlowSyncer) SyncAllKeyed(ctx context.Context, category int, desired map[string]map[string]of.Flow) error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	cookie := s.cookie(category)
+	wants := make(map[string]map[string]of.Flow, len(desired))
+	total := 0
+	for _, flows := range desired {
+		total += len(flows)
+	}
+	added := make(map[string]of.Flow, total)
+	for owner, flows := range desired {
+		for k, f := range flows {
+			if f.Cookie != cookie {
+				f.Cookie = cookie
+				flows[k] = f
+			}
+		}
+		wants[owner] = flows
 	}
 	s.mu.Lock()
-	delta := map[string]int{}
+	delta := make(map[string]int, total)
 	gone := map[string]of.Flow{}
 	for owner, want := range wants {
 		have := s.installed[owner]
@@ -205,7 +237,7 @@ func (s *FlowSyncer) SyncAll(ctx context.Context, category int, desired map[stri
 	add, del := sortedByKey(added, addKeys), sortedByKey(gone, delKeys)
 	if len(add) > 0 || len(del) > 0 {
 		if err := s.bundler.Bundle(ctx, add, del); err != nil {
-			return fmt.Errorf("install flows of %d owners (%d added, %d deleted): %w", len(desired), len(add), len(del), err)
+			return fmt.Errorf("install flows of %d owners (%d added, %d deleted): %w", len(wants), len(add), len(del), err)
 		}
 	}
 	s.mu.Lock()
