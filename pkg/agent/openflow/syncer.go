@@ -73,7 +73,7 @@ func (s *FlowSyncer) Sync(ctx context.Context, owner string, category int, desir
 	for _, f := range desired {
 		f.Cookie = s.cookie(category)
 		k := f.Key()
-		if prev, dup := want[k]; dup && prev.String() != f.String() {
+		if prev, dup := want[k]; dup && !of.SameFlow(prev, f) {
 			return fmt.Errorf("owner %s: two flows with the same match and different actions: %s", owner, k)
 		}
 		want[k] = f
@@ -82,7 +82,7 @@ func (s *FlowSyncer) Sync(ctx context.Context, owner string, category int, desir
 	have := s.installed[owner]
 	var add, del []of.Flow
 	for k, f := range want {
-		if old, ok := have[k]; !ok || old.String() != f.String() {
+		if old, ok := have[k]; !ok || !of.SameFlow(old, f) {
 			add = append(add, f)
 		}
 	}
@@ -164,7 +164,7 @@ func (s *FlowSyncer) SyncAll(ctx context.Context, category int, desired map[stri
 		want := make(map[string]of.Flow, len(flows))
 		for _, f := range flows {
 			k := f.Key()
-			if prev, dup := want[k]; dup && prev.String() != f.String() {
+			if prev, dup := want[k]; dup && !of.SameFlow(prev, f) {
 				return fmt.Errorf("owner %s: two flows with the same match and different actions: %s", owner, k)
 			}
 			want[k] = f
@@ -199,25 +199,32 @@ func (s *FlowSyncer) SyncAllKeyed(ctx context.Context, category int, desired map
 	s.mu.Lock()
 	delta := make(map[string]int, total)
 	gone := map[string]of.Flow{}
+	changed := make(map[string]bool, len(wants))
 	for owner, want := range wants {
 		have := s.installed[owner]
 		for k, f := range want {
 			old, ok := have[k]
 			if !ok {
 				delta[k]++
+				changed[owner] = true
 			}
-			if !ok || old.String() != f.String() {
-				if prev, dup := added[k]; dup && prev.String() != f.String() {
+			if !ok || !of.SameFlow(old, f) {
+				if prev, dup := added[k]; dup && !of.SameFlow(prev, f) {
 					s.mu.Unlock()
 					return fmt.Errorf("owners disagree on the actions of %s", k)
 				}
 				added[k] = f
+				changed[owner] = true
 			}
+		}
+		if len(have) != len(want) {
+			changed[owner] = true
 		}
 		for k, f := range have {
 			if _, ok := want[k]; !ok {
 				delta[k]--
 				gone[k] = f
+				changed[owner] = true
 			}
 		}
 	}
@@ -241,8 +248,8 @@ func (s *FlowSyncer) SyncAllKeyed(ctx context.Context, category int, desired map
 		}
 	}
 	s.mu.Lock()
-	for owner, want := range wants {
-		s.setLocked(owner, want)
+	for owner := range changed {
+		s.setLocked(owner, wants[owner])
 	}
 	s.mu.Unlock()
 	return nil

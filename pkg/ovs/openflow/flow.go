@@ -264,3 +264,41 @@ func SortFlows(fs []Flow) {
 		fs[i] = ks[i].f
 	}
 }
+
+// SameFlow reports whether a and b, two flows with the same Key, would be
+// installed identically (cookie, timeouts and actions). It is what
+// comparing their String()s tells, without printing them.
+func SameFlow(a, b Flow) bool {
+	if a.Cookie != b.Cookie || a.IdleTimeout != b.IdleTimeout || a.HardTimeout != b.HardTimeout || len(a.Actions) != len(b.Actions) {
+		return false
+	}
+	for i := range a.Actions {
+		if !sameAction(a.Actions[i], b.Actions[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameAction(a, b Action) bool {
+	switch x := a.(type) {
+	case Conjunction:
+		y, ok := b.(Conjunction)
+		return ok && x == y
+	case Resubmit:
+		y, ok := b.(Resubmit)
+		return ok && x == y
+	case Output:
+		y, ok := b.(Output)
+		return ok && x == y
+	case GotoTable:
+		y, ok := b.(GotoTable)
+		return ok && x == y
+	case Group:
+		y, ok := b.(Group)
+		return ok && x == y
+	}
+	// Actions with slices inside (SetField, CT, ...): compare what they
+	// print, which is what the switch receives.
+	return a.String() == b.String()
+}
