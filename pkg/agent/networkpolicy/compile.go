@@ -410,7 +410,7 @@ func (b *builder) result() map[string]map[string]of.Flow {
 		for _, c := range conj {
 			f.Actions = append(f.Actions, c)
 		}
-		b.addKeyed(ownerMatchPrefix+k, k, f)
+		b.addKeyed(fmt.Sprintf("%s%d", ownerMatchPrefix, f.Table), k, f)
 	}
 	return b.owners
 }

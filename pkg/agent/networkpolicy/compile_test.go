@@ -105,7 +105,7 @@ func state(policies []*controlplane.NetworkPolicy, atgs []*controlplane.AppliedT
 }
 
 // render prints the flows in pipeline order, each followed by its owner
-// ("match/..." owners, named after their flow, as "match").
+// (the "match/<table>" owners as "match").
 func render(flows map[string][]of.Flow) string {
 	var all []of.Flow
 	owners := map[string]string{}

@@ -109,11 +109,12 @@
 //
 //	networkpolicy/base                          gateway and established bypass flows
 //	networkpolicy/rule/<uid>/<in|out>/<index>   a rule's allow flows (conj_id and single-clause)
-//	networkpolicy/match/<flow key>              one merged clause flow
+//	networkpolicy/match/<table>                 the merged clause flows of a table
 //	networkpolicy/isolation/<pod IP>            a pod's isolation drops
 //
-// A change in one policy therefore re-syncs its rule owners and the
-// merged clause flows whose actions it changes, and nothing else. The
+// The FlowSyncer diffs by flow key, so a change in one policy still sends
+// only its rule flows and the merged clause flows whose actions it
+// changes. The
 // Reconciler installs allow flows before clause flows before isolation,
 // and removes in the reverse order, so that traffic that stays allowed is
 // never dropped in between.

@@ -248,8 +248,18 @@ func (s *FlowSyncer) SyncAllKeyed(ctx context.Context, category int, desired map
 		}
 	}
 	s.mu.Lock()
+	// Owners' key sets changed by delta: apply it, not a full re-count.
+	for k, d := range delta {
+		if s.refs[k] += d; s.refs[k] <= 0 {
+			delete(s.refs, k)
+		}
+	}
 	for owner := range changed {
-		s.setLocked(owner, wants[owner])
+		if want := wants[owner]; len(want) == 0 {
+			delete(s.installed, owner)
+		} else {
+			s.installed[owner] = want
+		}
 	}
 	s.mu.Unlock()
 	return nil
