@@ -56,6 +56,9 @@ const (
 // allocated, so that a rule keeps its id from one compile to the next.
 type Compiler struct {
 	ids *idalloc.Allocator
+	// lastClauses is how many clause flows the last compile had, to size
+	// the next one's maps.
+	lastClauses int
 }
 
 // NewCompiler returns a compiler whose first conjunction id is 1.
@@ -88,7 +91,7 @@ func (c *Compiler) Compile(s *State) map[string][]of.Flow {
 // as the FlowSyncer's SyncAllKeyed takes them.
 func (c *Compiler) CompileKeyed(s *State) map[string]map[string]of.Flow {
 	c.ids.Begin()
-	b := &builder{c: c, s: s, owners: map[string]map[string]of.Flow{}, clauses: map[string]*clauseFlow{}}
+	b := &builder{c: c, s: s, owners: map[string]map[string]of.Flow{}, clauses: make(map[string]*clauseFlow, c.lastClauses)}
 	b.base()
 	policies := append([]*controlplane.NetworkPolicy(nil), s.Policies...)
 	sort.Slice(policies, func(i, j int) bool { return policies[i].UID < policies[j].UID })
@@ -395,22 +398,40 @@ func (b *builder) conjunction(uid types.UID, dir string, idx int, sig string, t 
 }
 
 func (b *builder) result() map[string]map[string]of.Flow {
+	b.c.lastClauses = len(b.clauses)
+	perTable := map[uint8]int{}
+	for _, cf := range b.clauses {
+		perTable[cf.flow.Table]++
+	}
+	tableOwner := make(map[uint8]map[string]of.Flow, len(perTable))
+	for t, n := range perTable {
+		m := make(map[string]of.Flow, n)
+		b.owners[fmt.Sprintf("%s%d", ownerMatchPrefix, t)] = m
+		tableOwner[t] = m
+	}
 	for k, cf := range b.clauses {
-		conj := make([]of.Conjunction, 0, len(cf.conj))
-		for c := range cf.conj {
-			conj = append(conj, c)
-		}
-		sort.Slice(conj, func(i, j int) bool {
-			if conj[i].ID != conj[j].ID {
-				return conj[i].ID < conj[j].ID
-			}
-			return conj[i].Clause < conj[j].Clause
-		})
 		f := cf.flow
-		for _, c := range conj {
-			f.Actions = append(f.Actions, c)
+		if len(cf.conj) == 1 {
+			for c := range cf.conj {
+				f.Actions = []of.Action{c}
+			}
+		} else {
+			conj := make([]of.Conjunction, 0, len(cf.conj))
+			for c := range cf.conj {
+				conj = append(conj, c)
+			}
+			sort.Slice(conj, func(i, j int) bool {
+				if conj[i].ID != conj[j].ID {
+					return conj[i].ID < conj[j].ID
+				}
+				return conj[i].Clause < conj[j].Clause
+			})
+			f.Actions = make([]of.Action, len(conj))
+			for i, c := range conj {
+				f.Actions[i] = c
+			}
 		}
-		b.addKeyed(fmt.Sprintf("%s%d", ownerMatchPrefix, f.Table), k, f)
+		tableOwner[f.Table][k] = f
 	}
 	return b.owners
 }
