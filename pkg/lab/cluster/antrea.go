@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -24,8 +26,13 @@ import (
 )
 
 // AgentIdentity is the API identity of the agents the lab runs as
-// processes; its permissions are the agent's ClusterRole.
+// processes: the ServiceAccount kube-system/antrea-agent, as on a real
+// cluster, through a kubeconfig holding a token of it; its permissions are
+// the agent's ClusterRole.
 var AgentIdentity = controlplane.Identity{File: "antrea-agent.conf", CommonName: "antrea-agent"}
+
+// agentServiceAccountNamespace is where the agents' ServiceAccount lives.
+const agentServiceAccountNamespace = "kube-system"
 
 // antreaBinaries are what --cni antrea needs in bin/.
 var antreaBinaries = []string{"antrea-agent", "antrea-controller", "antrea-cni", "cni/host-local"}
@@ -105,8 +112,27 @@ func startAgent(lab layout.Lab, o Options, node string) error {
 	return err
 }
 
-// grantAgentRole gives the agents' identity what the agent reads.
-func grantAgentRole(ctx context.Context, client kubernetes.Interface) error {
+// grantAgentRole creates the agents' ServiceAccount, gives it what the
+// agent reads, and writes the agents' kubeconfig with a token of it.
+func grantAgentRole(ctx context.Context, lab layout.Lab, client kubernetes.Interface) error {
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: AgentIdentity.CommonName, Namespace: agentServiceAccountNamespace}}
+	if _, err := client.CoreV1().ServiceAccounts(sa.Namespace).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create ServiceAccount %s/%s: %w", sa.Namespace, sa.Name, err)
+	}
+	year := int64(365 * 24 * 3600)
+	tr, err := client.CoreV1().ServiceAccounts(sa.Namespace).CreateToken(ctx, sa.Name, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &year},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("token of ServiceAccount %s/%s: %w", sa.Namespace, sa.Name, err)
+	}
+	caPEM, err := readCA(lab)
+	if err != nil {
+		return err
+	}
+	if err := controlplane.WriteTokenKubeconfig(filepath.Join(lab.KubeconfigDir(), AgentIdentity.File), "system:serviceaccount:"+sa.Namespace+":"+sa.Name, caPEM, tr.Status.Token); err != nil {
+		return err
+	}
 	role := &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: "antrea-lab-agent"},
 		Rules: []rbacv1.PolicyRule{
@@ -123,7 +149,7 @@ func grantAgentRole(ctx context.Context, client kubernetes.Interface) error {
 	binding := &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "antrea-lab-agent"},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: AgentIdentity.CommonName}},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: agentServiceAccountNamespace, Name: AgentIdentity.CommonName}},
 	}
 	if _, err := client.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create ClusterRoleBinding %s: %w", binding.Name, err)

@@ -131,7 +131,7 @@ func up(ctx context.Context, lab layout.Lab, o Options) error {
 		return err
 	}
 
-	ids := []controlplane.Identity{controlplane.Admin, controlplane.ControllerManager, controlplane.Scheduler, AgentIdentity, ControllerIdentity}
+	ids := []controlplane.Identity{controlplane.Admin, controlplane.ControllerManager, controlplane.Scheduler, ControllerIdentity}
 	for _, n := range st.Nodes {
 		ids = append(ids, controlplane.KubeletIdentity(n))
 	}
@@ -165,7 +165,7 @@ func up(ctx context.Context, lab layout.Lab, o Options) error {
 		return err
 	}
 	if o.CNI == CNIAntrea {
-		if err := grantAgentRole(ctx, client); err != nil {
+		if err := grantAgentRole(ctx, lab, client); err != nil {
 			return err
 		}
 		caPEM, err := readCA(lab)

@@ -123,6 +123,20 @@ func WritePKI(lab layout.Lab, identities []Identity) error {
 	return nil
 }
 
+// WriteTokenKubeconfig writes a kubeconfig for the lab's API server that
+// authenticates with a bearer token (a ServiceAccount's).
+func WriteTokenKubeconfig(path, user string, caPEM []byte, token string) error {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["antrea-lab"] = &clientcmdapi.Cluster{Server: APIServerURL(), CertificateAuthorityData: caPEM}
+	cfg.AuthInfos[user] = &clientcmdapi.AuthInfo{Token: token}
+	cfg.Contexts["antrea-lab"] = &clientcmdapi.Context{Cluster: "antrea-lab", AuthInfo: user}
+	cfg.CurrentContext = "antrea-lab"
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		return fmt.Errorf("write kubeconfig %s: %w", path, err)
+	}
+	return os.Chmod(path, 0o600)
+}
+
 func writeKubeconfig(path, user string, caPEM, certPEM, keyPEM []byte) error {
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["antrea-lab"] = &clientcmdapi.Cluster{Server: APIServerURL(), CertificateAuthorityData: caPEM}
