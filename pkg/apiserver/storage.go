@@ -10,7 +10,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
@@ -140,8 +139,6 @@ func (s *storage[T]) selection(ctx context.Context, opts *metainternalversion.Li
 	}
 	return sel, nil
 }
-
-var _ = fields.Everything // the field selectors above are parsed by the apiserver
 
 func (s *storage[T]) selects(sel selection, obj *T) bool {
 	if sel.name != "" && s.kind.name(obj) != sel.name {
