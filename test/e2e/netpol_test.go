@@ -363,6 +363,38 @@ func gatewayMAC(podIP string) string {
 	return fmt.Sprintf("0e:00:%02x:%02x:%02x:01", a, b, c)
 }
 
+// diagnose logs, for a failed case, the policy flows and the conntrack
+// entries of the model's pods on every node.
+func (c *labCluster) diagnose(t *testing.T) {
+	ips := map[string]netpol.PodID{}
+	for id, p := range c.pods {
+		ips[p.Status.PodIP] = id
+	}
+	for _, n := range antreaNodes {
+		out, _, _ := c.l.Run("node-exec", n, "--", "ovs-ofctl", "-O", "OpenFlow15", "dump-flows", "br-int", "--no-stats")
+		var keep []string
+		for _, line := range strings.Split(out, "\n") {
+			for _, table := range []string{"table=50,", "table=60,", "table=90,", "table=100,"} {
+				if strings.Contains(line, table) {
+					keep = append(keep, strings.TrimSpace(line))
+				}
+			}
+		}
+		t.Logf("%s policy flows:\n%s", n, strings.Join(keep, "\n"))
+		out, _, _ = c.l.Run("node-exec", n, "--", "sh", "-c", `ovs-appctl -t "$OVS_RUNDIR/ovs-vswitchd.ctl" dpctl/dump-conntrack`)
+		var cts []string
+		for _, line := range strings.Split(out, "\n") {
+			for ip := range ips {
+				if ip != "" && strings.Contains(line, "src="+ip+",") {
+					cts = append(cts, line)
+					break
+				}
+			}
+		}
+		t.Logf("%s conntrack entries of model pods (%d):\n%s", n, len(cts), strings.Join(cts, "\n"))
+	}
+}
+
 // serviceProber probes each pod through its own Service's ClusterIP.
 type serviceProber struct{ c *labCluster }
 
@@ -401,13 +433,17 @@ func TestNetworkPolicyUpstreamCases(t *testing.T) {
 	l := antreaLab
 	m := netpol.NewModel(netpol.Env{Prefix: "np-"})
 	cl := setupNetpolModel(t, l, m)
-	opts := netpol.Options{Tracer: cl, Workers: 16, Attempts: 3, RetryDelay: time.Second}
 	cases := netpol.Cases(m)
 	require.Len(t, cases, 48)
 	for _, c := range append(cases, netpol.ExtraCases(m)...) {
 		t.Run(c.Name, func(t *testing.T) {
 			c := c
-			require.NoError(t, netpol.RunCase(ctx(t, 3*time.Minute), t, m, cl, cl, c, opts))
+			err := netpol.RunCase(ctx(t, 3*time.Minute), t, m, cl, cl, c, netpol.Options{Tracer: cl, Workers: 16, Attempts: 3, RetryDelay: time.Second, KeepState: true})
+			if err != nil {
+				cl.diagnose(t)
+			}
+			require.NoError(t, netpol.Cleanup(ctx(t, time.Minute), m, cl))
+			require.NoError(t, err)
 			require.NoError(t, cl.WaitRealized(ctx(t, time.Minute)), "after the case: no policy flows left")
 		})
 	}
