@@ -65,45 +65,20 @@ func (s *FlowSyncer) cookie(category int) uint64 {
 	return uint64(s.round)<<RoundShift | uint64(category&0xff)<<categoryShift
 }
 
-// Sync makes the owner's installed flows equal desired.
+// Sync makes the owner's installed flows equal desired (SyncAll of one
+// owner).
 func (s *FlowSyncer) Sync(ctx context.Context, owner string, category int, desired []of.Flow) error {
-	s.applyMu.Lock()
-	defer s.applyMu.Unlock()
-	want := make(map[string]of.Flow, len(desired))
-	for _, f := range desired {
-		f.Cookie = s.cookie(category)
-		k := f.Key()
-		if prev, dup := want[k]; dup && !of.SameFlow(prev, f) {
-			return fmt.Errorf("owner %s: two flows with the same match and different actions: %s", owner, k)
-		}
-		want[k] = f
-	}
-	s.mu.Lock()
-	have := s.installed[owner]
-	var add, del []of.Flow
-	for k, f := range want {
-		if old, ok := have[k]; !ok || !of.SameFlow(old, f) {
-			add = append(add, f)
+	return s.SyncAll(ctx, category, map[string][]of.Flow{owner: desired})
+}
+
+// ownersOf names the owners of a change for an error message.
+func ownersOf(wants map[string]map[string]of.Flow) string {
+	if len(wants) == 1 {
+		for owner := range wants {
+			return owner
 		}
 	}
-	for k, f := range have {
-		if _, ok := want[k]; !ok && !s.ownedElsewhere(owner, k) {
-			del = append(del, f)
-		}
-	}
-	s.mu.Unlock()
-	if len(add) == 0 && len(del) == 0 {
-		return nil
-	}
-	of.SortFlows(add)
-	of.SortFlows(del)
-	if err := s.bundler.Bundle(ctx, add, del); err != nil {
-		return fmt.Errorf("install flows of %s (%d added, %d deleted): %w", owner, len(add), len(del), err)
-	}
-	s.mu.Lock()
-	s.setLocked(owner, want)
-	s.mu.Unlock()
-	return nil
+	return fmt.Sprintf("%d owners", len(wants))
 }
 
 // sortedByKey returns the flows of keys in pipeline order (table,
@@ -135,23 +110,6 @@ func sortedByKey(flows map[string]of.Flow, keys []string) []of.Flow {
 		out[i] = es[i].f
 	}
 	return out
-}
-
-// setLocked records want as owner's flows, keeping refs.
-func (s *FlowSyncer) setLocked(owner string, want map[string]of.Flow) {
-	for k := range s.installed[owner] {
-		if s.refs[k]--; s.refs[k] == 0 {
-			delete(s.refs, k)
-		}
-	}
-	for k := range want {
-		s.refs[k]++
-	}
-	if len(want) == 0 {
-		delete(s.installed, owner)
-	} else {
-		s.installed[owner] = want
-	}
 }
 
 // SyncAll makes the installed flows of every owner in desired equal its
@@ -217,9 +175,6 @@ func (s *FlowSyncer) SyncAllKeyed(ctx context.Context, category int, desired map
 				changed[owner] = true
 			}
 		}
-		if len(have) != len(want) {
-			changed[owner] = true
-		}
 		for k, f := range have {
 			if _, ok := want[k]; !ok {
 				delta[k]--
@@ -244,7 +199,7 @@ func (s *FlowSyncer) SyncAllKeyed(ctx context.Context, category int, desired map
 	add, del := sortedByKey(added, addKeys), sortedByKey(gone, delKeys)
 	if len(add) > 0 || len(del) > 0 {
 		if err := s.bundler.Bundle(ctx, add, del); err != nil {
-			return fmt.Errorf("install flows of %d owners (%d added, %d deleted): %w", len(wants), len(add), len(del), err)
+			return fmt.Errorf("install flows of %s (%d added, %d deleted): %w", ownersOf(wants), len(add), len(del), err)
 		}
 	}
 	s.mu.Lock()
@@ -268,15 +223,6 @@ func (s *FlowSyncer) SyncAllKeyed(ctx context.Context, category int, desired map
 // Delete removes every flow of owner.
 func (s *FlowSyncer) Delete(ctx context.Context, owner string) error {
 	return s.Sync(ctx, owner, 0, nil)
-}
-
-// ownedElsewhere reports whether another owner also installed the flow with
-// key k (the same ARP responder for two reasons, say); it must then stay.
-func (s *FlowSyncer) ownedElsewhere(owner, k string) bool {
-	if _, mine := s.installed[owner][k]; mine {
-		return s.refs[k] > 1
-	}
-	return s.refs[k] > 0
 }
 
 // Replay installs every cached flow again in one bundle, e.g. after
