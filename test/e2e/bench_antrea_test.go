@@ -30,22 +30,7 @@ import (
 // pod costs.
 func BenchmarkCNIAdd(b *testing.B) {
 	for i := 0; i < b.N; i++ {
-		l, err := NewLab("bench-antrea")
-		if err != nil {
-			b.Fatal(err)
-		}
-		_, _, _ = l.Run("down")
-		if err := l.Up("--nodes", "1", "--cni", "antrea"); err != nil {
-			dumpLogs(l)
-			_ = l.Down()
-			b.Fatal(err)
-		}
-		func() {
-			defer func() {
-				if err := l.Down(); err != nil {
-					b.Error(err)
-				}
-			}()
+		withBenchLab(b, "bench-antrea", []string{"--nodes", "1", "--cni", "antrea"}, func(l *Lab) {
 			flowsBefore := countFlows(b, l, "node-1")
 			for _, conc := range []int{1, 8} {
 				lat, err := addPods(l, "node-1", 100, conc, fmt.Sprintf("c%d", conc))
@@ -62,8 +47,30 @@ func BenchmarkCNIAdd(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-		}()
+		})
 	}
+}
+
+// withBenchLab brings up a fresh lab for a benchmark (taking down one
+// left by an earlier run), runs fn, and takes it down even when fn fails.
+func withBenchLab(b *testing.B, name string, upArgs []string, fn func(l *Lab)) {
+	b.Helper()
+	l, err := NewLab(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, _, _ = l.Run("down")
+	if err := l.Up(upArgs...); err != nil {
+		dumpLogs(l)
+		_ = l.Down()
+		b.Fatal(err)
+	}
+	defer func() {
+		if err := l.Down(); err != nil {
+			b.Error(err)
+		}
+	}()
+	fn(l)
 }
 
 func percentile(ms []float64, p int) float64 {
@@ -167,18 +174,7 @@ func agentRSS(l *Lab, node string) uint64 {
 func BenchmarkPodThroughput(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		for _, cni := range []string{"antrea", "bridge"} {
-			l, err := NewLab("bench-" + cni)
-			if err != nil {
-				b.Fatal(err)
-			}
-			_, _, _ = l.Run("down")
-			if err := l.Up("--nodes", "2", "--cni", cni); err != nil {
-				dumpLogs(l)
-				_ = l.Down()
-				b.Fatal(err)
-			}
-			func() {
-				defer func() { _ = l.Down() }()
+			withBenchLab(b, "bench-"+cni, []string{"--nodes", "2", "--cni", cni}, func(l *Lab) {
 				pods := benchPods(b, l, cni)
 				report := func(name, from, to string) {
 					gbps, err := iperf(l.Layout.PodNetns(pods[from].UID), l.Layout.PodNetns(pods[to].UID), pods[to].Status.PodIP)
@@ -196,7 +192,7 @@ func BenchmarkPodThroughput(b *testing.B) {
 				if cni == "antrea" {
 					report("cross-node", "node-1-a", "node-2-a")
 				}
-			}()
+			})
 		}
 		gbps, err := bareOVSThroughput(b)
 		if err != nil {

@@ -128,22 +128,7 @@ func countEvents(events []string, substrs ...string) int {
 // its IP being in the rule's peer clause on every node, 10 times.
 func BenchmarkPolicyRealization(b *testing.B) {
 	for i := 0; i < b.N; i++ {
-		l, err := NewLab("bench-np")
-		if err != nil {
-			b.Fatal(err)
-		}
-		_, _, _ = l.Run("down")
-		if err := l.Up("--nodes", "3", "--cni", "antrea"); err != nil {
-			dumpLogs(l)
-			_ = l.Down()
-			b.Fatal(err)
-		}
-		func() {
-			defer func() {
-				if err := l.Down(); err != nil {
-					b.Error(err)
-				}
-			}()
+		withBenchLab(b, "bench-np", []string{"--nodes", "3", "--cni", "antrea"}, func(l *Lab) {
 			policyLat, peerLat, err := benchRealization(l)
 			if err != nil {
 				dumpLogs(l)
@@ -153,7 +138,7 @@ func BenchmarkPolicyRealization(b *testing.B) {
 			b.ReportMetric(percentile(policyLat, 99), "ms/policy-p99")
 			b.ReportMetric(percentile(peerLat, 50), "ms/peer-p50")
 			b.ReportMetric(percentile(peerLat, 99), "ms/peer-p99")
-		}()
+		})
 	}
 }
 
