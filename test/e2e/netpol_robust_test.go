@@ -200,3 +200,143 @@ func labPIDs(t *testing.T, l *Lab) map[string]int {
 	}
 	return out
 }
+
+// TestNetworkPolicyAgentRestart restarts the agent of the node of an
+// isolated pod while an allowed connection runs: the policy is enforced
+// while the agent is down and after it is back, the connection survives,
+// and the new agent's round replaces the old one's flows (resync without
+// removing what is still wanted).
+func TestNetworkPolicyAgentRestart(t *testing.T) {
+	l := antreaLab
+	m := netpol.NewModel(netpol.Env{Prefix: "np-"})
+	cl := setupNetpolModel(t, l, m)
+	c := ctx(t, 3*time.Minute)
+	defer func() { _ = netpol.Cleanup(context.Background(), m, cl) }()
+	x := m.NS("x")
+	require.NoError(t, cl.ApplyPolicy(c, &networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "a-from-b", Namespace: x},
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: *podSel("pod", "a"),
+			Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{PodSelector: podSel("pod", "b")}}, Ports: tcpPort(80)}},
+		},
+	}))
+	require.NoError(t, cl.WaitRealized(c))
+	a, b, cc := m.Pod("x", "a"), m.Pod("x", "b"), m.Pod("x", "c")
+	aAddr := cl.pods[a].Status.PodIP + ":80"
+	probe := func(from netpol.PodID) bool { return l.connected(x, from.Name, aAddr) }
+	require.Eventually(t, func() bool { return !probe(cc) }, 10*time.Second, 200*time.Millisecond, "x/c is denied")
+	node := cl.pods[a].Spec.NodeName
+	before := flowRounds(t, l, node)
+	require.Len(t, before, 1)
+
+	stream := startHTTPStream(t, layout.PodNetns(l.Layout.Name, cl.pods[b].UID), aAddr)
+	restartProcess(t, l, node+"-antrea-agent", func() {
+		assert.False(t, probe(cc), "x/c stays denied while the agent is down")
+		assert.True(t, probe(b), "x/b stays allowed while the agent is down")
+	})
+	require.Eventually(t, func() bool {
+		after := flowRounds(t, l, node)
+		if len(after) != 1 {
+			return false
+		}
+		for r := range after {
+			if _, old := before[r]; old {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 250*time.Millisecond, "the new agent's round replaced the old one's flows")
+	flows := l.mustRun(t, "node-exec", node, "--", "ovs-ofctl", "-O", "OpenFlow15", "dump-flows", "br-int", "table=90", "--no-stats")
+	assert.Contains(t, flows, "conj_id=", "the rule is installed by the new agent")
+	assert.False(t, probe(cc), "x/c is denied after the restart")
+	assert.True(t, probe(b), "x/b is allowed after the restart")
+	requests, err := stream.finish()
+	require.NoError(t, err, "the allowed connection x/b -> x/a never broke")
+	assert.Greater(t, requests, 20)
+}
+
+// TestNetworkPolicyNewPodHeld creates a pod that a policy selects while
+// the controller is down: its port is held (no traffic in or out, not even
+// what the policy allows) until the controller is back and the policy is
+// realized for it; then the policy applies. Traffic from the pod's own
+// node (kubelet probes) is allowed once it is released.
+func TestNetworkPolicyNewPodHeld(t *testing.T) {
+	l := antreaLab
+	const ns = "np-hold"
+	createNamespace(t, l, ns)
+	c := ctx(t, 3*time.Minute)
+	mk := func(name, app, node string) {
+		pod := labPod(ns, name, node, corev1.ContainerPort{ContainerPort: 80, Protocol: corev1.ProtocolTCP})
+		pod.Labels["app"] = app
+		_, err := l.Client.CoreV1().Pods(ns).Create(c, pod, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	mk("client", "client", "node-1")
+	mk("other", "other", "node-3")
+	waitPods(t, l, ns, "app in (client,other)", time.Minute, allRunningReady(2))
+	_, err := l.Client.NetworkingV1().NetworkPolicies(ns).Create(c, &networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "held-from-client", Namespace: ns},
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: *podSel("app", "held"),
+			Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{PodSelector: podSel("app", "client")}}, Ports: tcpPort(80)}},
+		},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	served := func() bool {
+		_, _, code := l.Run("kubectl", "--", "get", "networkpolicies.controlplane.antrea.io", "-n", ns, "held-from-client")
+		return code == 0
+	}
+	require.Eventually(t, served, 20*time.Second, 200*time.Millisecond, "the controller serves the policy")
+	// The namespace goes asynchronously: remove the policy now, so that
+	// no later test sees its flows.
+	defer func() {
+		_ = l.Client.NetworkingV1().NetworkPolicies(ns).Delete(context.Background(), "held-from-client", metav1.DeleteOptions{})
+		assert.Eventually(t, func() bool { return !served() }, 20*time.Second, 200*time.Millisecond, "the policy is gone")
+		time.Sleep(500 * time.Millisecond)
+	}()
+
+	l.mustRun(t, "controller", "stop")
+	restarted := false
+	defer func() {
+		if !restarted {
+			_, _, _ = l.Run("controller", "start")
+		}
+	}()
+	mk("held", "held", "node-2")
+	held := waitPods(t, l, ns, "app=held", time.Minute, allRunningReady(1))[0]
+	addr := held.Status.PodIP + ":80"
+	port := strings.TrimSpace(l.mustRun(t, "node-exec", "node-2", "--", "ovs-vsctl", "--bare", "--columns=ofport", "find", "Interface",
+		"external_ids:antrea/pod-name=held", "external_ids:antrea/pod-namespace="+ns))
+	holdFlows := func() string {
+		out := l.mustRun(t, "node-exec", "node-2", "--", "ovs-ofctl", "-O", "OpenFlow15", "dump-flows", "br-int", "--no-stats")
+		var hold []string
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, "priority=250") && (strings.Contains(line, "in_port="+port+" ") || strings.Contains(line, fmt.Sprintf("reg1=0x%x ", mustAtoi(t, port)))) {
+				hold = append(hold, strings.TrimSpace(line))
+			}
+		}
+		return strings.Join(hold, "\n")
+	}
+	h := holdFlows()
+	assert.Contains(t, h, "table=10", "the held pod's IP packets are dropped in SpoofGuard:\n%s", h)
+	assert.Contains(t, h, "table=110", "packets to the held pod are dropped in Output:\n%s", h)
+	assert.False(t, l.connected(ns, "client", addr), "client -> held: held, although the policy allows it")
+	assert.False(t, l.connected(ns, "held", podIPOf(l, ns, "other")+":80"), "held -> other: held")
+
+	l.mustRun(t, "controller", "start")
+	restarted = true
+	require.Eventually(t, func() bool { return holdFlows() == "" }, 20*time.Second, 200*time.Millisecond, "the hold is released once the policy is realized")
+	assert.True(t, l.connected(ns, "client", addr), "client -> held: allowed by the policy")
+	assert.False(t, l.connected(ns, "other", addr), "other -> held: denied by the policy")
+	out := l.mustRun(t, "node-exec", "node-2", "--", "curl", "-s", "-m", "3", held.Status.PodIP+"/")
+	assert.NotEmpty(t, out, "the node itself (kubelet probes) reaches the isolated pod through the gateway")
+}
+
+// podIPOf returns the IP of pod ns/name.
+func podIPOf(l *Lab, ns, name string) string {
+	p, err := l.Client.CoreV1().Pods(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		return ""
+	}
+	return p.Status.PodIP
+}

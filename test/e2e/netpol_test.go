@@ -395,6 +395,20 @@ func (c *labCluster) diagnose(t *testing.T) {
 	}
 }
 
+// runCaseWithDiagnosis runs one case (SCTP traced), logs the nodes'
+// policy flows and conntrack entries when it fails, and checks that no
+// rule flow is left after its cleanup.
+func runCaseWithDiagnosis(t *testing.T, m *netpol.Model, cl *labCluster, p netpol.Prober, c netpol.Case) {
+	opts := netpol.Options{Tracer: cl, Workers: 16, Attempts: 3, RetryDelay: time.Second, KeepState: true}
+	err := netpol.RunCase(ctx(t, 3*time.Minute), t, m, cl, p, c, opts)
+	if err != nil {
+		cl.diagnose(t)
+	}
+	require.NoError(t, netpol.Cleanup(ctx(t, time.Minute), m, cl))
+	require.NoError(t, err)
+	require.NoError(t, cl.WaitRealized(ctx(t, time.Minute)), "after the case: no policy flows left")
+}
+
 // serviceProber probes each pod through its own Service's ClusterIP.
 type serviceProber struct{ c *labCluster }
 
@@ -414,12 +428,11 @@ func TestNetworkPolicyUpstreamCasesThroughServices(t *testing.T) {
 	l := antreaLab
 	m := netpol.NewModel(netpol.Env{Prefix: "np-"})
 	cl := setupNetpolModel(t, l, m)
-	opts := netpol.Options{Tracer: cl, Workers: 16, Attempts: 3, RetryDelay: time.Second}
 	cases := netpol.Cases(m)
 	require.Len(t, cases, 48)
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
-			require.NoError(t, netpol.RunCase(ctx(t, 3*time.Minute), t, m, cl, serviceProber{cl}, c, opts))
+			runCaseWithDiagnosis(t, m, cl, serviceProber{cl}, c)
 		})
 	}
 }
@@ -437,14 +450,7 @@ func TestNetworkPolicyUpstreamCases(t *testing.T) {
 	require.Len(t, cases, 48)
 	for _, c := range append(cases, netpol.ExtraCases(m)...) {
 		t.Run(c.Name, func(t *testing.T) {
-			c := c
-			err := netpol.RunCase(ctx(t, 3*time.Minute), t, m, cl, cl, c, netpol.Options{Tracer: cl, Workers: 16, Attempts: 3, RetryDelay: time.Second, KeepState: true})
-			if err != nil {
-				cl.diagnose(t)
-			}
-			require.NoError(t, netpol.Cleanup(ctx(t, time.Minute), m, cl))
-			require.NoError(t, err)
-			require.NoError(t, cl.WaitRealized(ctx(t, time.Minute)), "after the case: no policy flows left")
+			runCaseWithDiagnosis(t, m, cl, cl, c)
 		})
 	}
 }
