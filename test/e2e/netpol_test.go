@@ -392,6 +392,19 @@ func (c *labCluster) diagnose(t *testing.T) {
 			}
 		}
 		t.Logf("%s conntrack entries of model pods (%d):\n%s", n, len(cts), strings.Join(cts, "\n"))
+		// The datapath's megaflow cache: a flow the revalidators have not
+		// caught up with yet decides like the old OpenFlow tables.
+		out, _, _ = c.l.Run("node-exec", n, "--", "sh", "-c", `ovs-appctl -t "$OVS_RUNDIR/ovs-vswitchd.ctl" dpctl/dump-flows`)
+		var dp []string
+		for _, line := range strings.Split(out, "\n") {
+			for ip := range ips {
+				if ip != "" && strings.Contains(line, "src="+ip+",") {
+					dp = append(dp, line)
+					break
+				}
+			}
+		}
+		t.Logf("%s datapath flows of model pods (%d):\n%s", n, len(dp), strings.Join(dp, "\n"))
 	}
 }
 
