@@ -31,6 +31,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	agentapi "github.com/ovs-cni/antrea/pkg/agent/apiserver"
 	"github.com/ovs-cni/antrea/pkg/agent/cniinstall"
 	"github.com/ovs-cni/antrea/pkg/agent/cniserver"
 	"github.com/ovs-cni/antrea/pkg/agent/config"
@@ -296,6 +297,12 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 	if err := routes.EnsureMasquerade(ctx, podCIDR); err != nil {
 		return err
 	}
+
+	go func() {
+		if err := agentapi.Serve(ctx, cfg.APISocket, agentapi.Sources{NetworkPolicies: policies.LastRealized}); err != nil {
+			klog.ErrorS(err, "The agent API stopped")
+		}
+	}()
 
 	// Serve CNI, then tell the runtime we are here.
 	srv, err := cniserver.New(cniserver.Config{SocketPath: cfg.CNISocket, Configurator: pods})

@@ -13,6 +13,7 @@ import (
 	"k8s.io/klog/v2"
 
 	cniv1 "github.com/ovs-cni/antrea/pkg/apis/cni/v1"
+	"github.com/ovs-cni/antrea/pkg/util/unixsock"
 )
 
 // Defaults of Config.
@@ -85,7 +86,7 @@ func (s *Server) Listen() error {
 	if s.lis != nil {
 		return fmt.Errorf("cniserver: already listening on %s", s.cfg.SocketPath)
 	}
-	lis, err := listenUnix(s.cfg.SocketPath)
+	lis, err := unixsock.Listen(s.cfg.SocketPath)
 	if err != nil {
 		return fmt.Errorf("cniserver: %w", err)
 	}

@@ -45,6 +45,9 @@ type AgentConfig struct {
 	ServiceCIDR string `json:"serviceCIDR"`
 	// CNISocket is where the agent serves the CNI plugin.
 	CNISocket string `json:"cniSocket"`
+	// APISocket is where the agent serves its local API (antctl on the
+	// node): a unix socket only root can open.
+	APISocket string `json:"apiSocket"`
 	// CNIConfDir and CNIBinDir are where the agent installs its CNI
 	// config and the antrea-cni binary (what the install-cni init
 	// container does in the manifest).
@@ -83,6 +86,7 @@ func Default() AgentConfig {
 		TunnelType:      TunnelVXLAN,
 		ServiceCIDR:     "10.96.0.0/12",
 		CNISocket:       "/var/run/antrea/cni.sock",
+		APISocket:       "/var/run/antrea/agent.sock",
 		CNIConfDir:      "/etc/cni/net.d",
 		CNIBinDir:       "/opt/cni/bin",
 		StateDir:        "/var/lib/antrea",
@@ -126,6 +130,10 @@ func (c AgentConfig) Validate() error {
 		return fmt.Errorf("defaultMTU %d: must be 0 (auto) or between 576 and 9216", c.DefaultMTU)
 	case c.CNISocket == "":
 		return fmt.Errorf("cniSocket: must not be empty")
+	case c.APISocket == "":
+		return fmt.Errorf("apiSocket: must not be empty")
+	case c.APISocket == c.CNISocket:
+		return fmt.Errorf("apiSocket %q: must differ from cniSocket", c.APISocket)
 	case c.OVSRunDir == "":
 		return fmt.Errorf("ovsRunDir: must not be empty")
 	case c.StateDir == "":

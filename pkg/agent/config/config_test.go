@@ -28,6 +28,7 @@ func TestLoad(t *testing.T) {
 			assert.Equal(t, DatapathSystem, c.OVSDatapathType)
 			assert.Equal(t, TunnelVXLAN, c.TunnelType)
 			assert.Equal(t, 0, c.DefaultMTU)
+			assert.Equal(t, "/var/run/antrea/agent.sock", c.APISocket)
 		}},
 		{"netdev geneve", "nodeName: n1\novsDatapathType: netdev\ntunnelType: geneve\ndefaultMTU: 1450\n", "", func(t *testing.T, c AgentConfig) {
 			assert.Equal(t, DatapathNetdev, c.OVSDatapathType)
@@ -40,6 +41,8 @@ func TestLoad(t *testing.T) {
 		{"bad mtu", "nodeName: n1\ndefaultMTU: 100\n", "defaultMTU 100", nil},
 		{"bad service cidr", "nodeName: n1\nserviceCIDR: 10.96.0.0\n", `serviceCIDR "10.96.0.0"`, nil},
 		{"no node name", "ovsBridge: br-int\n", "nodeName: must be set", nil},
+		{"api socket is the cni socket", "nodeName: n1\napiSocket: /var/run/antrea/cni.sock\n", `apiSocket "/var/run/antrea/cni.sock": must differ from cniSocket`, nil},
+		{"empty api socket", "nodeName: n1\napiSocket: \"\"\n", "apiSocket: must not be empty", nil},
 		{"not yaml", "nodeName: [\n", "agent config", nil},
 	}
 	for _, tc := range tests {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -11,6 +12,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/ovs-cni/antrea/pkg/agent/networkpolicy"
+	"github.com/ovs-cni/antrea/pkg/apis/controlplane"
 	"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1"
 )
 
@@ -44,11 +46,32 @@ type Controller struct {
 
 	realized chan struct{} // closed after the first successful realization
 	once     sync.Once
+	// last is what the latest successful realization installed.
+	last atomic.Pointer[realizedSnapshot]
 }
 
 // New returns a controller; call Run.
 func New(cfg Config) *Controller {
 	return &Controller{cfg: cfg, cache: NewCache(), podsChanged: make(chan struct{}, 1), realized: make(chan struct{})}
+}
+
+// LastRealized returns what the latest successful realization installed,
+// or nil before the first.
+func (c *Controller) LastRealized() *RealizedState {
+	r := c.last.Load()
+	if r == nil {
+		return nil
+	}
+	return NewRealizedState(r.at, r.policies, r.appliedTo, r.addresses)
+}
+
+// realizedSnapshot is a cache snapshot (immutable) and when it was
+// realized; summarized only when asked for.
+type realizedSnapshot struct {
+	at        time.Time
+	policies  []*controlplane.NetworkPolicy
+	appliedTo map[string]*controlplane.AppliedToGroup
+	addresses map[string]*controlplane.AddressGroup
 }
 
 // Cache returns the controller's cache.
@@ -140,9 +163,13 @@ func (c *Controller) realize(ctx context.Context) error {
 		LocalPods:       c.cfg.LocalPods(),
 	}
 	err := c.cfg.Realizer.Realize(ctx, s)
-	klog.V(2).InfoS("Realized NetworkPolicies", "policies", len(policies), "appliedToGroups", len(appliedTo), "addressGroups", len(addresses), "duration", time.Since(start), "err", err)
-	if err == nil && c.cfg.Holds != nil {
+	if err != nil {
+		return err
+	}
+	c.last.Store(&realizedSnapshot{at: time.Now(), policies: policies, appliedTo: appliedTo, addresses: addresses})
+	klog.V(2).InfoS("Realized NetworkPolicies", "policies", len(policies), "appliedToGroups", len(appliedTo), "addressGroups", len(addresses), "duration", time.Since(start))
+	if c.cfg.Holds != nil {
 		c.cfg.Holds.Release(ctx, s)
 	}
-	return err
+	return nil
 }

@@ -74,6 +74,11 @@ func macOf(lab layout.Lab, node string) string {
 	return strings.TrimSpace(string(out))
 }
 
+// AgentAPISocket is where a node's agent serves its local API.
+func AgentAPISocket(lab layout.Lab, node string) string {
+	return filepath.Join(lab.NodeDir(node), "antrea", "agent.sock")
+}
+
 // AgentConfig is the antrea-agent.conf the lab gives a node's agent.
 func AgentConfig(lab layout.Lab, node, tunnelType string) string {
 	dir := filepath.Join(lab.NodeDir(node), "antrea")
@@ -85,6 +90,7 @@ func AgentConfig(lab layout.Lab, node, tunnelType string) string {
 		"tunnelType: " + tunnelType,
 		"serviceCIDR: " + layout.ServiceCIDR.String(),
 		"cniSocket: " + filepath.Join(dir, "cni.sock"),
+		"apiSocket: " + AgentAPISocket(lab, node),
 		"cniConfDir: " + lab.CNIConfDir(node),
 		"cniBinDir: " + lab.CNIBinDir(node),
 		"stateDir: " + dir,
@@ -106,7 +112,7 @@ func startAgent(lab layout.Lab, o Options, node string) error {
 	_, err := proc.Start(lab.PIDDir(), proc.Spec{
 		Name:    node + "-antrea-agent",
 		Netns:   lab.NodeNetns(node),
-		Args:    []string{filepath.Join(o.BinDir, "antrea-agent"), "--config=" + conf},
+		Args:    []string{filepath.Join(o.BinDir, "antrea-agent"), "--config=" + conf, "--v=2"},
 		LogFile: filepath.Join(lab.LogDir(), node+"-antrea-agent.log"),
 	})
 	return err

@@ -1,4 +1,6 @@
-package cniserver
+// Package unixsock listens on unix sockets that only their owner can
+// reach, replacing stale sockets of an earlier run.
+package unixsock
 
 import (
 	"errors"
@@ -10,12 +12,12 @@ import (
 	"time"
 )
 
-// listenUnix listens on a unix socket at path with 0600 permissions. The
+// Listen listens on a unix socket at path with 0600 permissions. The
 // socket is bound under a temporary name, chmod-ed, then renamed over path,
 // so it is never reachable with wider permissions. A stale socket at path
 // is replaced; a socket that still answers is an error, as is any other kind
 // of file.
-func listenUnix(path string) (*net.UnixListener, error) {
+func Listen(path string) (*net.UnixListener, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating socket directory %s: %w", dir, err)

@@ -1,0 +1,81 @@
+// Package apiserver is the agent's local API: plain HTTP with JSON bodies
+// on a unix socket that only root can open (mode 0600), for antctl on the
+// node and for tests. Being local, it needs no certificates or tokens.
+package apiserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"k8s.io/klog/v2"
+
+	"github.com/ovs-cni/antrea/pkg/agent/policysync"
+	"github.com/ovs-cni/antrea/pkg/util/unixsock"
+)
+
+// Paths served.
+const (
+	PathHealthz         = "/healthz"
+	PathNetworkPolicies = "/v1/networkpolicies"
+)
+
+// Sources give the API its data.
+type Sources struct {
+	// NetworkPolicies returns what the agent last realized, nil before
+	// its first realization.
+	NetworkPolicies func() *policysync.RealizedState
+}
+
+// Handler serves the API's paths from src.
+func Handler(src Sources) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+PathHealthz, func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET "+PathNetworkPolicies, func(w http.ResponseWriter, _ *http.Request) {
+		state := src.NetworkPolicies()
+		if state == nil {
+			http.Error(w, "no NetworkPolicy state realized yet", http.StatusServiceUnavailable)
+			return
+		}
+		writeJSON(w, state)
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		klog.ErrorS(err, "Writing an API answer failed")
+	}
+}
+
+// Serve serves src on the unix socket at path until ctx ends, then
+// removes the socket.
+func Serve(ctx context.Context, path string, src Sources) error {
+	lis, err := unixsock.Listen(path)
+	if err != nil {
+		return fmt.Errorf("agent API: %w", err)
+	}
+	srv := &http.Server{Handler: Handler(src), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+	klog.InfoS("Serving the agent API", "socket", path)
+	err = srv.Serve(lis)
+	_ = os.Remove(path)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("agent API on %s: %w", path, err)
+}
