@@ -45,6 +45,7 @@ import (
 	"github.com/ovs-cni/antrea/pkg/agent/route"
 	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
 	"github.com/ovs-cni/antrea/pkg/ovs/ovsdb"
+	"github.com/ovs-cni/antrea/pkg/ovs/unixctl"
 )
 
 // Fixed port numbers of the tunnel and the gateway on the bridge.
@@ -165,6 +166,21 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 		return nil
 	})
 	flows = agentof.NewFlowSyncer(conn, round)
+	var groups proxy.Groups = conn
+	if cfg.OVSDatapathType == config.DatapathNetdev {
+		// The userspace datapath can keep a megaflow that a flow change
+		// made wrong, revalidation notwithstanding (seen with OVS 3.1: a
+		// connection an isolating policy denies keeps being forwarded);
+		// after changes to policy, service and node flows, the datapath
+		// starts over from the OpenFlow tables.
+		purge := datapathPurger(cfg.OVSRunDir)
+		flows.SetAfterChange(func(ctx context.Context, category int) {
+			if category != agentof.CategoryPod && category != agentof.CategoryBase {
+				purge(ctx)
+			}
+		})
+		groups = purgingGroups{Groups: conn, purge: purge}
+	}
 	go func() { _ = conn.Run(ctx) }()
 	if err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
 		return conn.Connected(), nil
@@ -252,7 +268,7 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 	nodes.Store(nc)
 	var pc *proxy.Controller
 	if cfg.ProxyEnabled() {
-		pc = proxy.NewController(cfg.NodeName, factory, flows, conn)
+		pc = proxy.NewController(cfg.NodeName, factory, flows, groups)
 		services.Store(pc)
 	}
 	factory.Start(ctx.Done())
@@ -450,4 +466,33 @@ func podsOnNode(ctx context.Context, client kubernetes.Interface, node string) (
 		have[p.Namespace+"/"+p.Name] = true
 	}
 	return func(ns, name string) bool { return have[ns+"/"+name] }, nil
+}
+
+// datapathPurger returns a function that removes every datapath flow of
+// the ovs-vswitchd of runDir (ovs-appctl revalidator/purge); packets then
+// take the OpenFlow tables again.
+func datapathPurger(runDir string) func(ctx context.Context) {
+	return func(ctx context.Context) {
+		sock, err := unixctl.VswitchdSocket(runDir)
+		if err == nil {
+			_, err = unixctl.Call(ctx, sock, "revalidator/purge")
+		}
+		if err != nil {
+			klog.ErrorS(err, "Purging the datapath flows after a flow change failed; a stale datapath flow may live until it idles out")
+		}
+	}
+}
+
+// purgingGroups purges the datapath flows after each group change.
+type purgingGroups struct {
+	proxy.Groups
+	purge func(ctx context.Context)
+}
+
+func (g purgingGroups) Apply(ctx context.Context, ch of.Change) error {
+	if err := g.Groups.Apply(ctx, ch); err != nil {
+		return err
+	}
+	g.purge(ctx)
+	return nil
 }

@@ -51,7 +51,16 @@ type FlowSyncer struct {
 	installed map[string]map[string]of.Flow // owner -> flow key -> flow
 	// refs counts the owners of each installed flow key.
 	refs map[string]int
+	// afterChange, when set, runs after every bundle that changed flows,
+	// before the change returns (see SetAfterChange).
+	afterChange func(ctx context.Context, category int)
 }
+
+// SetAfterChange sets a function that runs after every bundle that
+// changed flows, with the category of the change, before Sync returns.
+// The agent uses it on the userspace datapath to flush datapath flows
+// that revalidation leaves stale. Set it before the first Sync.
+func (s *FlowSyncer) SetAfterChange(f func(ctx context.Context, category int)) { s.afterChange = f }
 
 // NewFlowSyncer returns a syncer that stamps flows with round.
 func NewFlowSyncer(b Bundler, round uint16) *FlowSyncer {
@@ -200,6 +209,9 @@ func (s *FlowSyncer) SyncAllKeyed(ctx context.Context, category int, desired map
 	if len(add) > 0 || len(del) > 0 {
 		if err := s.bundler.Bundle(ctx, add, del); err != nil {
 			return fmt.Errorf("install flows of %s (%d added, %d deleted): %w", ownersOf(wants), len(add), len(del), err)
+		}
+		if s.afterChange != nil {
+			s.afterChange(ctx, category)
 		}
 	}
 	s.mu.Lock()

@@ -93,3 +93,20 @@ func TestSyncAllFailureChangesNothing(t *testing.T) {
 	err = s.SyncAll(ctx, CategoryPolicy, map[string][]of.Flow{"x": {flow(90, 100, 3)}, "y": {{Table: 90, Priority: 100, Match: []of.MatchField{of.MatchInPort(3)}, Actions: []of.Action{of.Resubmit{Table: 100}}}}})
 	require.ErrorContains(t, err, "disagree")
 }
+
+func TestAfterChangeRunsOnlyAfterAChangedBundle(t *testing.T) {
+	ctx := context.Background()
+	b := &keyBundler{}
+	s := NewFlowSyncer(b, 1)
+	var after []int
+	s.SetAfterChange(func(_ context.Context, category int) { after = append(after, category) })
+
+	require.NoError(t, s.Sync(ctx, "p", CategoryPolicy, []of.Flow{flow(90, 100, 3)}))
+	require.NoError(t, s.Sync(ctx, "p", CategoryPolicy, []of.Flow{flow(90, 100, 3)}))
+	require.NoError(t, s.Sync(ctx, "svc", CategoryService, []of.Flow{flow(40, 200, 1)}))
+	assert.Equal(t, []int{CategoryPolicy, CategoryService}, after, "the unchanged sync sends nothing and runs nothing")
+
+	b.fail = errors.New("boom")
+	require.Error(t, s.Sync(ctx, "p", CategoryPolicy, nil))
+	assert.Len(t, after, 2, "a failed bundle changed nothing")
+}
