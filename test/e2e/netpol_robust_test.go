@@ -93,7 +93,7 @@ func TestNetworkPolicyControllerRestart(t *testing.T) {
 	}
 	out := l.mustRun(t, "controller", "start")
 	t.Logf("controller down for %s; %s", time.Since(stopped).Round(time.Millisecond), strings.TrimSpace(out))
-	time.Sleep(2 * time.Second) // agents reconnect and relist
+	require.NoError(t, waitAgentsInSync(ctx(t, time.Minute), l, antreaNodes), "agents reconnect, relist and realize the new controller's state")
 	assert.False(t, probe(cc), "x/c is denied after the agents resynced")
 	requests, err := stream.finish()
 	require.NoError(t, err, "the allowed connection x/b -> x/a never broke")

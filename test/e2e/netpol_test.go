@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"regexp"
@@ -188,9 +189,10 @@ func (c *labCluster) PodIPs(_ context.Context, ids []netpol.PodID) (netpol.PodIP
 }
 
 // WaitRealized waits until the controller serves an internal policy for
-// every Kubernetes policy of the model's namespaces and none other, then
-// gives the agents a moment; the runner retries mismatching matrices for
-// what that does not cover (label changes, rule updates).
+// every Kubernetes policy of the model's namespaces and none other, and
+// every agent has realized what the controller serves for its node; the
+// runner retries mismatching matrices for what that does not cover (a
+// label change or rule update the controller has not seen yet).
 func (c *labCluster) WaitRealized(ctx context.Context) error {
 	want := map[string]bool{}
 	for _, ns := range c.m.Namespaces() {
@@ -228,8 +230,7 @@ func (c *labCluster) WaitRealized(ctx context.Context) error {
 		// No policy anywhere: no node may keep a rule's flows.
 		return c.noPolicyFlows(ctx)
 	}
-	time.Sleep(300 * time.Millisecond)
-	return nil
+	return waitAgentsInSync(ctx, c.l, antreaNodes)
 }
 
 // othersHavePolicies reports whether namespaces outside the model have
@@ -366,6 +367,14 @@ func gatewayMAC(podIP string) string {
 // diagnose logs, for a failed case, the policy flows and the conntrack
 // entries of the model's pods on every node.
 func (c *labCluster) diagnose(t *testing.T) {
+	t.Logf("diagnosis at %s", time.Now().Format("15:04:05.000"))
+	short, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := waitAgentsInSync(short, c.l, antreaNodes); err != nil {
+		t.Logf("%v", err)
+	} else {
+		t.Logf("every agent has realized what the controller serves for its node")
+	}
 	ips := map[string]netpol.PodID{}
 	for id, p := range c.pods {
 		ips[p.Status.PodIP] = id
@@ -398,7 +407,7 @@ func (c *labCluster) diagnose(t *testing.T) {
 		var dp []string
 		for _, line := range strings.Split(out, "\n") {
 			for ip := range ips {
-				if ip != "" && strings.Contains(line, "src="+ip+",") {
+				if ip != "" && (strings.Contains(line, "src="+ip+",") || strings.Contains(line, "src="+ip+"/")) {
 					dp = append(dp, line)
 					break
 				}
@@ -406,6 +415,62 @@ func (c *labCluster) diagnose(t *testing.T) {
 		}
 		t.Logf("%s datapath flows of model pods (%d):\n%s", n, len(dp), strings.Join(dp, "\n"))
 	}
+}
+
+// diagnoseCell looks at one wrong cell live: the source pod's view
+// (neighbours, route), the OpenFlow trace of its packet, one more probe,
+// and right after it the conntrack entries and datapath flows of the pair.
+func (c *labCluster) diagnoseCell(t *testing.T, mm netpol.Mismatch, proto corev1.Protocol, port int) {
+	src, dst := c.pods[mm.From], c.pods[mm.To]
+	srcIP, dstIP := src.Status.PodIP, dst.Status.PodIP
+	t.Logf("cell %s (%s -> %s), %s/%d", mm, srcIP, dstIP, proto, port)
+	out, errOut, _ := c.l.Run("exec", mm.From.Namespace+"/"+mm.From.Name, "--", "sh", "-c", "ip neigh; ip route get "+dstIP)
+	t.Logf("%s neighbours and route:\n%s%s", mm.From, out, errOut)
+	sp, err1 := c.port(mm.From)
+	dp, err2 := c.port(mm.To)
+	if err1 == nil && err2 == nil {
+		t.Logf("ports: %s ofport %s mac %s; %s ofport %s mac %s", mm.From, sp.ofport, sp.mac, mm.To, dp.ofport, dp.mac)
+		dstMAC := dp.mac
+		if src.Spec.NodeName != dst.Spec.NodeName {
+			dstMAC = gatewayMAC(srcIP)
+		}
+		l4 := strings.ToLower(string(proto))
+		flow := fmt.Sprintf("in_port=%s,%s,dl_src=%s,dl_dst=%s,nw_src=%s,nw_dst=%s,%s_src=40000,%s_dst=%d,nw_ttl=64",
+			sp.ofport, l4, sp.mac, dstMAC, srcIP, dstIP, l4, l4, port)
+		trace, err := c.trace(src.Spec.NodeName, flow)
+		t.Logf("trace on %s of %s (err %v):\n%s", src.Spec.NodeName, flow, err, trace)
+	}
+	allowed, err := c.Probe(context.Background(), mm.From, mm.To, dstIP, proto, port)
+	t.Logf("probe again at %s: allowed=%v err=%v", time.Now().Format("15:04:05.000"), allowed, err)
+	for _, n := range []string{src.Spec.NodeName, dst.Spec.NodeName} {
+		out, _, _ := c.l.Run("node-exec", n, "--", "sh", "-c", `ovs-appctl -t "$OVS_RUNDIR/ovs-vswitchd.ctl" dpctl/dump-conntrack`)
+		var cts []string
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, "src="+srcIP+",dst="+dstIP+",") {
+				cts = append(cts, line)
+			}
+		}
+		t.Logf("%s conntrack of the pair:\n%s", n, strings.Join(cts, "\n"))
+		out, _, _ = c.l.Run("node-exec", n, "--", "sh", "-c", `ovs-appctl -t "$OVS_RUNDIR/ovs-vswitchd.ctl" dpctl/dump-flows -m`)
+		t.Logf("%s all datapath flows:\n%s", n, out)
+		if n == dst.Spec.NodeName {
+			break
+		}
+	}
+	// Which mechanism ends it: a revalidation cycle, or only a purge of
+	// the datapath's flows?
+	appctl := func(node, cmd string) string {
+		out, errOut, _ := c.l.Run("node-exec", node, "--", "sh", "-c", `ovs-appctl -t "$OVS_RUNDIR/ovs-vswitchd.ctl" `+cmd)
+		return out + errOut
+	}
+	t.Logf("upcall/show on %s:\n%s", src.Spec.NodeName, appctl(src.Spec.NodeName, "upcall/show"))
+	t.Logf("coverage on %s:\n%s", src.Spec.NodeName, appctl(src.Spec.NodeName, "coverage/show | grep -i -E 'revalid|upcall|ukey|dumped'"))
+	appctl(src.Spec.NodeName, "revalidator/wait")
+	allowed, err = c.Probe(context.Background(), mm.From, mm.To, dstIP, proto, port)
+	t.Logf("probe after revalidator/wait: allowed=%v err=%v", allowed, err)
+	appctl(src.Spec.NodeName, "revalidator/purge")
+	allowed, err = c.Probe(context.Background(), mm.From, mm.To, dstIP, proto, port)
+	t.Logf("probe after revalidator/purge: allowed=%v err=%v", allowed, err)
 }
 
 // runCaseWithDiagnosis runs one case (SCTP traced), logs the nodes'
@@ -416,6 +481,10 @@ func runCaseWithDiagnosis(t *testing.T, m *netpol.Model, cl *labCluster, p netpo
 	err := netpol.RunCase(ctx(t, 3*time.Minute), t, m, cl, p, c, opts)
 	if err != nil {
 		cl.diagnose(t)
+		var me *netpol.MatrixError
+		if errors.As(err, &me) && me.Protocol != corev1.ProtocolSCTP {
+			cl.diagnoseCell(t, me.Mismatches[0], me.Protocol, me.Port)
+		}
 	}
 	require.NoError(t, netpol.Cleanup(ctx(t, time.Minute), m, cl))
 	require.NoError(t, err)

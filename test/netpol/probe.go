@@ -116,10 +116,24 @@ func checkMatrix(ctx context.Context, r Reporter, p Prober, ips PodIPs, probe Pr
 			r.Logf("%s: matrix as expected (attempt %d)", name, attempt)
 			return nil
 		}
-		r.Logf("%s attempt %d: %d cells differ", name, attempt, len(mismatches))
+		r.Logf("%s attempt %d (done %s): %d cells differ, first %s", name, attempt, time.Now().Format("15:04:05.000"), len(mismatches), mismatches[0])
 	}
 	r.Logf("%s: expected:\n%s\nobserved (mismatches between asterisks):\n%s", name, probe.Want, FormatDiff(observed, mismatches))
-	return fmt.Errorf("%s: %d cells differ after %d attempts, first %s", name, len(mismatches), opts.Attempts, mismatches[0])
+	return &MatrixError{Name: name, Protocol: probe.Protocol, Port: probe.Port, Attempts: opts.Attempts, Mismatches: mismatches}
+}
+
+// MatrixError is a probed matrix that still differs from the expected one
+// after every attempt.
+type MatrixError struct {
+	Name       string
+	Protocol   corev1.Protocol
+	Port       int
+	Attempts   int
+	Mismatches []Mismatch
+}
+
+func (e *MatrixError) Error() string {
+	return fmt.Sprintf("%s: %d cells differ after %d attempts, first %s", e.Name, len(e.Mismatches), e.Attempts, e.Mismatches[0])
 }
 
 // sleep waits for d or until ctx is done.

@@ -115,7 +115,7 @@ func RunCase(ctx context.Context, r Reporter, m *Model, cl Cluster, p Prober, c 
 	var failed []error
 	for i, step := range c.Steps {
 		where := fmt.Sprintf("case %s step %d (%s)", c.Name, i+1, step.Name)
-		r.Logf("%s", where)
+		r.Logf("%s at %s", where, time.Now().Format("15:04:05.000"))
 		if err := applyStep(ctx, m, cl, step, ips); err != nil {
 			return fmt.Errorf("%s: %w", where, err)
 		}
