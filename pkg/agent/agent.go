@@ -483,7 +483,9 @@ func datapathPurger(runDir string) func(ctx context.Context) {
 	}
 }
 
-// purgingGroups purges the datapath flows after each group change.
+// purgingGroups purges the datapath flows after groups are added or
+// changed. A deletion needs none: the proxy deletes only groups no flow
+// points to, after the flow change that purged.
 type purgingGroups struct {
 	proxy.Groups
 	purge func(ctx context.Context)
@@ -493,6 +495,8 @@ func (g purgingGroups) Apply(ctx context.Context, ch of.Change) error {
 	if err := g.Groups.Apply(ctx, ch); err != nil {
 		return err
 	}
-	g.purge(ctx)
+	if len(ch.AddGroups) > 0 {
+		g.purge(ctx)
+	}
 	return nil
 }

@@ -30,7 +30,7 @@ const ownerPrefix = "node/"
 
 // FlowSyncer installs flows by owner (openflow.FlowSyncer).
 type FlowSyncer interface {
-	Sync(ctx context.Context, owner string, category int, flows []of.Flow) error
+	SyncAll(ctx context.Context, category int, desired map[string][]of.Flow) error
 	Owners() []string
 }
 
@@ -130,8 +130,9 @@ func (c *Controller) Sync(ctx context.Context) error {
 		return fmt.Errorf("list nodes: %w", err)
 	}
 	routes := map[netip.Prefix]netip.Addr{}
-	wanted := map[string]bool{}
-	var errs []error
+	// Every node's tunnel flows in one bundle (one change for the switch,
+	// one datapath purge on netdev).
+	desired := map[string][]of.Flow{}
 	for _, n := range nodes {
 		if n.Name == c.self {
 			continue
@@ -140,21 +141,21 @@ func (c *Controller) Sync(ctx context.Context) error {
 		if !ok {
 			continue
 		}
-		owner := ownerPrefix + n.Name
-		wanted[owner] = true
+		desired[ownerPrefix+n.Name] = openflow.RemoteNodeFlows(c.node, r)
 		routes[r.PodCIDR] = r.GatewayIP
-		if err := c.flows.Sync(ctx, owner, openflow.CategoryNode, openflow.RemoteNodeFlows(c.node, r)); err != nil {
-			errs = append(errs, err)
+	}
+	var gone []string
+	for _, owner := range c.flows.Owners() {
+		if _, ok := desired[owner]; !ok && strings.HasPrefix(owner, ownerPrefix) {
+			desired[owner] = nil
+			gone = append(gone, strings.TrimPrefix(owner, ownerPrefix))
 		}
 	}
-	for _, owner := range c.flows.Owners() {
-		if strings.HasPrefix(owner, ownerPrefix) && !wanted[owner] {
-			if err := c.flows.Sync(ctx, owner, openflow.CategoryNode, nil); err != nil {
-				errs = append(errs, err)
-			} else {
-				klog.InfoS("Removed tunnel flows of a node that left", "node", strings.TrimPrefix(owner, ownerPrefix))
-			}
-		}
+	var errs []error
+	if err := c.flows.SyncAll(ctx, openflow.CategoryNode, desired); err != nil {
+		errs = append(errs, err)
+	} else if len(gone) > 0 {
+		klog.InfoS("Removed tunnel flows of nodes that left", "nodes", gone)
 	}
 	if err := c.routes.EnsureRoutes(routes); err != nil {
 		errs = append(errs, err)

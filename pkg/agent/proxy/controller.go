@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -25,7 +24,7 @@ import (
 
 // Flows installs flows by owner (openflow.FlowSyncer).
 type Flows interface {
-	Sync(ctx context.Context, owner string, category int, flows []of.Flow) error
+	SyncAll(ctx context.Context, category int, desired map[string][]of.Flow) error
 	Owners() []string
 }
 
@@ -152,20 +151,18 @@ func (c *Controller) Sync(ctx context.Context) error {
 		}
 		c.mu.Unlock()
 	}
-	var errs []error
+	// Every service port's flows in one bundle: one change for the switch
+	// (and one datapath purge on netdev), not one per service.
+	desired := make(map[string][]of.Flow, len(res.Flows))
 	for owner, flows := range res.Flows {
-		if err := c.flows.Sync(ctx, owner, CategoryService, flows); err != nil {
-			errs = append(errs, err)
-		}
+		desired[owner] = flows
 	}
 	for _, owner := range c.flows.Owners() {
 		if _, ok := res.Flows[owner]; !ok && strings.HasPrefix(owner, OwnerPrefix) {
-			if err := c.flows.Sync(ctx, owner, CategoryService, nil); err != nil {
-				errs = append(errs, err)
-			}
+			desired[owner] = nil
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := c.flows.SyncAll(ctx, CategoryService, desired); err != nil {
 		return err
 	}
 	// Groups no flow points to any more: those of gone ports, and those of
