@@ -56,18 +56,25 @@ func podSel(k, v string) *metav1.LabelSelector {
 	return &metav1.LabelSelector{MatchLabels: map[string]string{k: v}}
 }
 
-// TestNetworkPolicyControllerRestart stops antrea-controller while
-// traffic runs: policy stays enforced on every node (allowed connections
-// continue, denied ones stay denied) and agents resync when it is back
-// (a change made after its return is realized).
-func TestNetworkPolicyControllerRestart(t *testing.T) {
-	l := antreaLab
+// aFromB is the model with one policy: x/a (node-1) accepts TCP 80 only
+// from x/b (node-2); x/c (node-3) is denied.
+type aFromB struct {
+	cl       *labCluster
+	c        context.Context
+	x        string
+	a, b, cc netpol.PodID
+	aAddr    string
+	probe    func(from netpol.PodID) bool
+}
+
+// isolateAFromB applies that policy, waits until x/c is denied, and
+// removes the policies when the test ends.
+func isolateAFromB(t *testing.T, l *Lab) aFromB {
 	m := netpol.NewModel(netpol.Env{Prefix: "np-"})
 	cl := setupNetpolModel(t, l, m)
 	c := ctx(t, 3*time.Minute)
-	defer func() { _ = netpol.Cleanup(context.Background(), m, cl) }()
+	t.Cleanup(func() { _ = netpol.Cleanup(context.Background(), m, cl) })
 	x := m.NS("x")
-	// x/a (node-1) accepts TCP 80 only from x/b (node-2).
 	require.NoError(t, cl.ApplyPolicy(c, &networkingv1.NetworkPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: "a-from-b", Namespace: x},
 		Spec: networkingv1.NetworkPolicySpec{
@@ -76,10 +83,21 @@ func TestNetworkPolicyControllerRestart(t *testing.T) {
 		},
 	}))
 	require.NoError(t, cl.WaitRealized(c))
-	a, b, cc := m.Pod("x", "a"), m.Pod("x", "b"), m.Pod("x", "c")
-	aAddr := cl.pods[a].Status.PodIP + ":80"
-	probe := func(from netpol.PodID) bool { return l.connected(x, from.Name, aAddr) }
-	require.Eventually(t, func() bool { return !probe(cc) }, 10*time.Second, 200*time.Millisecond, "x/c is denied")
+	f := aFromB{cl: cl, c: c, x: x, a: m.Pod("x", "a"), b: m.Pod("x", "b"), cc: m.Pod("x", "c")}
+	f.aAddr = cl.pods[f.a].Status.PodIP + ":80"
+	f.probe = func(from netpol.PodID) bool { return l.connected(x, from.Name, f.aAddr) }
+	require.Eventually(t, func() bool { return !f.probe(f.cc) }, 10*time.Second, 200*time.Millisecond, "x/c is denied")
+	return f
+}
+
+// TestNetworkPolicyControllerRestart stops antrea-controller while
+// traffic runs: policy stays enforced on every node (allowed connections
+// continue, denied ones stay denied) and agents resync when it is back
+// (a change made after its return is realized).
+func TestNetworkPolicyControllerRestart(t *testing.T) {
+	l := antreaLab
+	f := isolateAFromB(t, l)
+	cl, c, x, b, cc, aAddr, probe := f.cl, f.c, f.x, f.b, f.cc, f.aAddr, f.probe
 	require.True(t, probe(b), "x/b is allowed")
 
 	stream := startHTTPStream(t, layout.PodNetns(l.Layout.Name, cl.pods[b].UID), aAddr)
@@ -208,23 +226,8 @@ func labPIDs(t *testing.T, l *Lab) map[string]int {
 // removing what is still wanted).
 func TestNetworkPolicyAgentRestart(t *testing.T) {
 	l := antreaLab
-	m := netpol.NewModel(netpol.Env{Prefix: "np-"})
-	cl := setupNetpolModel(t, l, m)
-	c := ctx(t, 3*time.Minute)
-	defer func() { _ = netpol.Cleanup(context.Background(), m, cl) }()
-	x := m.NS("x")
-	require.NoError(t, cl.ApplyPolicy(c, &networkingv1.NetworkPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: "a-from-b", Namespace: x},
-		Spec: networkingv1.NetworkPolicySpec{
-			PodSelector: *podSel("pod", "a"),
-			Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{PodSelector: podSel("pod", "b")}}, Ports: tcpPort(80)}},
-		},
-	}))
-	require.NoError(t, cl.WaitRealized(c))
-	a, b, cc := m.Pod("x", "a"), m.Pod("x", "b"), m.Pod("x", "c")
-	aAddr := cl.pods[a].Status.PodIP + ":80"
-	probe := func(from netpol.PodID) bool { return l.connected(x, from.Name, aAddr) }
-	require.Eventually(t, func() bool { return !probe(cc) }, 10*time.Second, 200*time.Millisecond, "x/c is denied")
+	f := isolateAFromB(t, l)
+	cl, a, b, cc, aAddr, probe := f.cl, f.a, f.b, f.cc, f.aAddr, f.probe
 	node := cl.pods[a].Spec.NodeName
 	before := flowRounds(t, l, node)
 	require.Len(t, before, 1)
