@@ -15,6 +15,7 @@ import (
 	"github.com/ovs-cni/antrea/pkg/agent/networkpolicy"
 	agentof "github.com/ovs-cni/antrea/pkg/agent/openflow"
 	"github.com/ovs-cni/antrea/pkg/agent/podconfig"
+	"github.com/ovs-cni/antrea/pkg/apis/controlplane"
 	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
 )
 
@@ -192,8 +193,22 @@ func realizedFor(s *networkpolicy.State, byUID map[types.UID]int, uids []types.U
 				break
 			}
 		}
-		if !found {
+		if !found || !peersKnown(s, s.Policies[i]) {
 			return false
+		}
+	}
+	return true
+}
+
+// peersKnown reports whether s has every address group the rules of p
+// name: without one, the rule allows nobody yet, and releasing the pod
+// would deny what the policy allows.
+func peersKnown(s *networkpolicy.State, p *controlplane.NetworkPolicy) bool {
+	for _, r := range p.Rules {
+		for _, name := range slices.Concat(r.From.AddressGroups, r.To.AddressGroups) {
+			if s.AddressGroups[name] == nil {
+				return false
+			}
 		}
 	}
 	return true

@@ -54,7 +54,9 @@ func TestHoldsHoldSelectedPodsUntilRealized(t *testing.T) {
 	assert.Equal(t, 1, h.Pending())
 
 	member := controlplane.GroupMember{Pod: controlplane.PodReference{Namespace: "x", Name: "web"}, Node: "n1", IPs: []string{"10.0.0.5"}}
-	policy := &controlplane.NetworkPolicy{UID: "np-web", Name: "web", Namespace: "x", AppliedToGroups: []string{"g"}}
+	policy := &controlplane.NetworkPolicy{UID: "np-web", Name: "web", Namespace: "x", AppliedToGroups: []string{"g"},
+		Rules: []controlplane.NetworkPolicyRule{{Direction: controlplane.DirectionIn, From: controlplane.NetworkPolicyPeer{AddressGroups: []string{"peers"}}}}}
+	peers := map[string]*controlplane.AddressGroup{"peers": {Name: "peers"}}
 	states := []struct {
 		name    string
 		state   *networkpolicy.State
@@ -67,9 +69,12 @@ func TestHoldsHoldSelectedPodsUntilRealized(t *testing.T) {
 		{"a member, but the state was compiled without web's port", &networkpolicy.State{
 			Policies: []*controlplane.NetworkPolicy{policy}, AppliedToGroups: map[string]*controlplane.AppliedToGroup{"g": {Name: "g", Members: []controlplane.GroupMember{member}}},
 			LocalPods: map[netip.Addr]uint32{}}, false},
+		{"a member, but the rule's address group has not arrived: web would be denied what the policy allows", &networkpolicy.State{
+			Policies: []*controlplane.NetworkPolicy{policy}, AppliedToGroups: map[string]*controlplane.AppliedToGroup{"g": {Name: "g", Members: []controlplane.GroupMember{member}}},
+			LocalPods: map[netip.Addr]uint32{web.IP: 7}}, false},
 		{"realized", &networkpolicy.State{
 			Policies: []*controlplane.NetworkPolicy{policy}, AppliedToGroups: map[string]*controlplane.AppliedToGroup{"g": {Name: "g", Members: []controlplane.GroupMember{member}}},
-			LocalPods: map[netip.Addr]uint32{web.IP: 7}}, true},
+			AddressGroups: peers, LocalPods: map[netip.Addr]uint32{web.IP: 7}}, true},
 	}
 	for _, s := range states {
 		h.Release(ctx, s.state)
