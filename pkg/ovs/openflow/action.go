@@ -207,6 +207,16 @@ func nxmName(f Field) string {
 		return "NXM_NX_PKT_MARK"
 	case FieldInPort:
 		return "NXM_OF_IN_PORT"
+	case FieldEthType:
+		return "NXM_OF_ETH_TYPE"
+	case FieldIPProto:
+		return "NXM_OF_IP_PROTO"
+	case FieldTCPDst:
+		return "NXM_OF_TCP_DST"
+	case FieldUDPDst:
+		return "NXM_OF_UDP_DST"
+	case FieldSCTPDst:
+		return "OXM_OF_SCTP_DST"
 	}
 	if strings.HasPrefix(string(f), "reg") {
 		return "NXM_NX_REG" + strings.TrimPrefix(string(f), "reg")

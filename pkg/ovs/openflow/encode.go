@@ -307,6 +307,8 @@ func appendAction(b []byte, a Action) ([]byte, error) {
 		return binary.BigEndian.AppendUint32(b, a.ID), nil
 	case CT:
 		return appendCT(b, a)
+	case Learn:
+		return appendLearn(b, a)
 	case GotoTable:
 		return b, fmt.Errorf("openflow: goto_table is an instruction; it cannot appear inside ct, a bucket or before other actions")
 	}

@@ -433,3 +433,30 @@ func TestIntegrationBundle100kFlows(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, stats, 100001)
 }
+
+func TestIntegrationLearn(t *testing.T) {
+	o, c := startOVS(t, nil)
+	ctx := testCtx(t)
+	learn := Learn{Table: 35, Priority: 200, IdleTimeout: 10, Cookie: 0x5, Specs: []LearnSpec{
+		LearnMatchValue(FieldEthType, EthTypeIPv4),
+		LearnMatchValue(FieldIPProto, uint64(ProtoTCP)),
+		LearnMatchField(FieldIPSrc),
+		LearnMatchField(FieldIPDst),
+		LearnMatchField(FieldTCPDst),
+		LearnLoadField(Reg(3), Reg(3), 0, 31),
+		LearnLoadField(Reg(4), Reg(4), 0, 15),
+		LearnLoadValue(Reg(4), 16, 16, 1),
+	}}
+	sctp := learn
+	sctp.Specs = []LearnSpec{LearnMatchValue(FieldEthType, EthTypeIPv4), LearnMatchValue(FieldIPProto, uint64(ProtoSCTP)), LearnMatchField(FieldSCTPDst)}
+	flows := []Flow{
+		{Table: 0, Priority: 10, Match: []MatchField{MatchEthType(EthTypeIPv4), MatchIPProto(ProtoTCP)},
+			Actions: []Action{LoadReg{Field: Reg(3), Start: 0, End: 31, Value: 0x0a000005}, learn, Resubmit{Table: 1}}},
+		{Table: 0, Priority: 9, Match: []MatchField{MatchEthType(EthTypeIPv4), MatchIPProto(ProtoSCTP)}, Actions: []Action{sctp}},
+	}
+	require.NoError(t, c.Apply(ctx, Change{AddFlows: flows, DelFlows: []Flow{{Table: 0, Priority: 0}}}))
+	assert.Equal(t, []string{
+		"cookie=0x0, table=0, priority=10,tcp actions=set_field:0xa000005->reg3,learn(table=35,idle_timeout=10,priority=200,cookie=0x5,eth_type=0x800,nw_proto=6,NXM_OF_IP_SRC[],NXM_OF_IP_DST[],NXM_OF_TCP_DST[],load:NXM_NX_REG3[]->NXM_NX_REG3[],load:NXM_NX_REG4[0..15]->NXM_NX_REG4[0..15],load:0x1->NXM_NX_REG4[16]),resubmit(,1)",
+		"cookie=0x0, table=0, priority=9,sctp actions=learn(table=35,idle_timeout=10,priority=200,cookie=0x5,eth_type=0x800,nw_proto=132,OXM_OF_SCTP_DST[])",
+	}, dumpFlows(t, o))
+}
