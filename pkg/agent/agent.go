@@ -268,7 +268,10 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 	nodes.Store(nc)
 	var pc *proxy.Controller
 	if cfg.ProxyEnabled() {
-		pc = proxy.NewController(cfg.NodeName, factory, flows, groups)
+		if err := routes.EnsureNodePortRoute(agentof.NodePortVirtualIP, agentof.GlobalVirtualMAC); err != nil {
+			return err
+		}
+		pc = proxy.NewController(cfg.NodeName, factory, flows, groups, routes)
 		services.Store(pc)
 	}
 	factory.Start(ctx.Done())

@@ -303,7 +303,10 @@ func (c *labCluster) port(id netpol.PodID) (tracePort, error) {
 	return tp, nil
 }
 
-var outputPort = regexp.MustCompile(`-> output port is (\d+)`)
+var (
+	outputPort    = regexp.MustCompile(`-> output port is (\d+)`)
+	hairpinOutput = regexp.MustCompile(`(?m)^\s*(\d+\.\s+)?.*\bIN_PORT\s*$`)
+)
 
 func (c *labCluster) trace(node, flow string) (string, error) {
 	out, errOut, code := c.l.Run("node-exec", node, "--", "sh", "-c", `ovs-appctl -t "$OVS_RUNDIR/ovs-vswitchd.ctl" ofproto/trace br-int '`+flow+`'`)
@@ -330,7 +333,7 @@ func (c *labCluster) Trace(_ context.Context, from, to netpol.PodID, ip string, 
 	l4 := strings.ToLower(string(proto))
 	sameNode := src.Spec.NodeName == dst.Spec.NodeName
 	dstMAC := dp.mac
-	if !sameNode {
+	if !sameNode || from == to {
 		dstMAC = gatewayMAC(src.Status.PodIP)
 	}
 	flow := fmt.Sprintf("in_port=%s,%s,dl_src=%s,dl_dst=%s,nw_src=%s,nw_dst=%s,%s_src=40000,%s_dst=%d,nw_ttl=64",
@@ -338,6 +341,11 @@ func (c *labCluster) Trace(_ context.Context, from, to netpol.PodID, ip string, 
 	out, err := c.trace(src.Spec.NodeName, flow)
 	if err != nil {
 		return false, err
+	}
+	if from == to {
+		// A pod to itself, as after a Service's DNAT: hairpin, sent back
+		// out of its own port.
+		return hairpinOutput.MatchString(out), nil
 	}
 	m := outputPort.FindStringSubmatch(out)
 	if sameNode {
@@ -476,8 +484,8 @@ func (c *labCluster) diagnoseCell(t *testing.T, mm netpol.Mismatch, proto corev1
 // runCaseWithDiagnosis runs one case (SCTP traced), logs the nodes'
 // policy flows and conntrack entries when it fails, and checks that no
 // rule flow is left after its cleanup.
-func runCaseWithDiagnosis(t *testing.T, m *netpol.Model, cl *labCluster, p netpol.Prober, c netpol.Case) {
-	opts := netpol.Options{Tracer: cl, Workers: 16, Attempts: 3, RetryDelay: time.Second, KeepState: true}
+func runCaseWithDiagnosis(t *testing.T, m *netpol.Model, cl *labCluster, p netpol.Prober, c netpol.Case, probeSelf bool) {
+	opts := netpol.Options{Tracer: cl, Workers: 16, Attempts: 3, RetryDelay: time.Second, KeepState: true, ProbeSelf: probeSelf}
 	err := netpol.RunCase(ctx(t, 3*time.Minute), t, m, cl, p, c, opts)
 	if err != nil {
 		cl.diagnose(t)
@@ -506,6 +514,10 @@ func (p serviceProber) Probe(ctx context.Context, from, to netpol.PodID, _ strin
 // each pod reached through its own Service's ClusterIP (the proxy's DNAT
 // comes before the policy tables, so the policy sees the pod). SCTP
 // probes are traced to the pod IP, as this kernel has no SCTP sockets.
+// Unlike upstream (and the direct run, where a pod's packets to itself
+// never leave its kernel) it also checks each pod reaching itself: through
+// a Service that is hairpin traffic, and policy applies to it as to any
+// other pod's.
 func TestNetworkPolicyUpstreamCasesThroughServices(t *testing.T) {
 	l := antreaLab
 	m := netpol.NewModel(netpol.Env{Prefix: "np-"})
@@ -514,7 +526,7 @@ func TestNetworkPolicyUpstreamCasesThroughServices(t *testing.T) {
 	require.Len(t, cases, 48)
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
-			runCaseWithDiagnosis(t, m, cl, serviceProber{cl}, c)
+			runCaseWithDiagnosis(t, m, cl, serviceProber{cl}, c, true)
 		})
 	}
 }
@@ -532,7 +544,7 @@ func TestNetworkPolicyUpstreamCases(t *testing.T) {
 	require.Len(t, cases, 48)
 	for _, c := range append(cases, netpol.ExtraCases(m)...) {
 		t.Run(c.Name, func(t *testing.T) {
-			runCaseWithDiagnosis(t, m, cl, cl, c)
+			runCaseWithDiagnosis(t, m, cl, cl, c, false)
 		})
 	}
 }

@@ -11,6 +11,23 @@ import (
 // and the MAC the ARP responder gives for remote gateways.
 var GlobalVirtualMAC = net.HardwareAddr{0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}
 
+// HairpinVirtualIP is the source address a pod sees on a connection it
+// made to itself through a Service. Without the source NAT the pod would
+// receive a packet from its own address, which its kernel drops as a
+// martian. The address is link-local and never leaves the bridge.
+var HairpinVirtualIP = netip.MustParseAddr("169.254.169.252")
+
+// NodePortVirtualIP is where the node's network stack sends the packets
+// that arrive for a NodePort (destination NAT to this address, same
+// port, out of the gateway): the proxy balances them in table 40 like a
+// ClusterIP. Link-local, on the gateway only.
+var NodePortVirtualIP = netip.MustParseAddr("169.254.169.110")
+
+// LearnedCookie is the cookie of the flows that learn actions add
+// (session affinity). It carries the category but no round: learned flows
+// expire by themselves and are not swept at a restart.
+func LearnedCookie(category int) uint64 { return uint64(category&0xff) << categoryShift }
+
 // NodeConfig is what every flow of this node depends on.
 type NodeConfig struct {
 	GatewayOFPort uint32
@@ -50,6 +67,15 @@ func BaseFlows(n NodeConfig) []of.Flow {
 		of.Flow{Table: ClassifierTable.ID, Priority: 200,
 			Match:   []of.MatchField{of.MatchInPort(n.GatewayOFPort)},
 			Actions: []of.Action{PortTypeField.Load(PortTypeGateway), gotoTable(SpoofGuardTable)}},
+		// The node's stack sends node-port packets to the node-port
+		// virtual IP, whose neighbour entry is the global virtual MAC:
+		// give them the gateway's MAC, so that L3 forwarding routes them
+		// like any packet the gateway sends to a pod (every packet of the
+		// connection, not only the first that the DNAT table sees).
+		of.Flow{Table: ClassifierTable.ID, Priority: 210,
+			Match: []of.MatchField{of.MatchInPort(n.GatewayOFPort), of.MatchEthDst(GlobalVirtualMAC)},
+			Actions: []of.Action{PortTypeField.Load(PortTypeGateway),
+				of.SetField{Field: of.FieldEthDst, Value: n.GatewayMAC}, gotoTable(SpoofGuardTable)}},
 		// Tunnel packets were routed by the sending node: from here on they
 		// look like packets routed by our gateway.
 		of.Flow{Table: ClassifierTable.ID, Priority: 200,
@@ -64,6 +90,13 @@ func BaseFlows(n NodeConfig) []of.Flow {
 			Match:   []of.MatchField{of.MatchInPort(n.GatewayOFPort), arpMatch(), of.MatchARPSpa(n.GatewayIP), of.MatchARPSha(n.GatewayMAC)},
 			Actions: []of.Action{gotoTable(ARPResponderTable)}},
 		arpResponder(n.GatewayIP, n.GatewayMAC),
+		// A pod's reply on a hairpin connection goes to the virtual
+		// source: un-SNAT it in its own zone first, so that the service
+		// zone then sees the reply of the DNATed connection.
+		of.Flow{Table: UnSNATTable.ID, Priority: 200,
+			Match: []of.MatchField{ipMatch(), of.MatchIPDst(host(HairpinVirtualIP))},
+			Actions: []of.Action{HairpinBit.Load(1),
+				of.CT{Zone: SNATCTZone, Table: ptr(ConntrackTable.ID), NAT: &of.NAT{}}}},
 		// Conntrack: every IP packet goes through the zone, and replies of
 		// DNATed (service) connections are un-NATed there; a connection
 		// without a NAT binding is left alone. Invalid packets stop.
@@ -72,12 +105,25 @@ func BaseFlows(n NodeConfig) []of.Flow {
 			Actions: []of.Action{of.CT{Zone: CTZone, Table: &ctState, NAT: &of.NAT{}}}},
 		of.Flow{Table: ConntrackStateTable.ID, Priority: 200,
 			Match: []of.MatchField{of.MatchCTState(of.CTInv|of.CTTrk, 0), ipMatch()}},
+		// A new connection first looks up the session affinity flows
+		// learned from earlier ones (they only fill registers), then the
+		// Service flows.
+		of.Flow{Table: ConntrackStateTable.ID, Priority: 190,
+			Match:   []of.MatchField{of.MatchCTState(of.CTNew|of.CTTrk, 0), ipMatch()},
+			Actions: []of.Action{of.Resubmit{Table: SessionAffinityTable.ID}, gotoTable(DNATTable)}},
+		// A learned endpoint that is no longer an endpoint: forget the
+		// hit and balance again (back to table 40, whose affinity flows
+		// need the bit, so this does not loop).
+		of.Flow{Table: EndpointDNATTable.ID, Priority: 1,
+			Match:   []of.MatchField{ipMatch()},
+			Actions: []of.Action{AffinityHitBit.Load(0), of.Resubmit{Table: DNATTable.ID}}},
 		// L2 forwarding to the gateway.
 		l2Forward(n.GatewayMAC, n.GatewayOFPort),
-		// Established and related connections skip ingress policy.
+		// Established and related connections skip ingress policy (but
+		// not the hairpin source NAT in the commit table).
 		of.Flow{Table: IngressRuleTable.ID, Priority: 210,
 			Match:   []of.MatchField{of.MatchCTState(of.CTEst, of.CTNew), ipMatch()},
-			Actions: []of.Action{gotoTable(OutputTable)}},
+			Actions: []of.Action{gotoTable(ConntrackCommitTable)}},
 		// Commit new connections; mark those from the gateway so that
 		// their replies can be sent back to it.
 		of.Flow{Table: ConntrackCommitTable.ID, Priority: 200,
@@ -87,6 +133,11 @@ func BaseFlows(n NodeConfig) []of.Flow {
 		of.Flow{Table: ConntrackCommitTable.ID, Priority: 190,
 			Match:   []of.MatchField{of.MatchCTState(of.CTNew|of.CTTrk, 0), ipMatch()},
 			Actions: []of.Action{of.CT{Commit: true, Zone: CTZone, Table: ptr(OutputTable.ID)}}},
+		// A hairpin packet goes back out of the port it came in by (OVS
+		// does not output to the input port otherwise).
+		of.Flow{Table: OutputTable.ID, Priority: 210,
+			Match:   []of.MatchField{ipMatch(), HairpinBit.Match(1)},
+			Actions: []of.Action{of.Output{Port: of.PortInPort}}},
 		// Output to the port L2 forwarding found.
 		of.Flow{Table: OutputTable.ID, Priority: 200,
 			Match:   []of.MatchField{ipMatch(), OutputKnownBit.Match(1)},
@@ -95,8 +146,13 @@ func BaseFlows(n NodeConfig) []of.Flow {
 	return flows
 }
 
+// PriorityHairpin is the priority of a pod's hairpin flow in the commit
+// table, above the commit flows.
+const PriorityHairpin = 210
+
 // PodFlows are the flows of one local pod: classification, spoofguard, ARP
-// responder, L3 and L2 forwarding.
+// responder, L3 and L2 forwarding, and the source NAT of its connections
+// to itself through a Service.
 func PodFlows(n NodeConfig, p PodPort) []of.Flow {
 	return []of.Flow{
 		{Table: ClassifierTable.ID, Priority: 190,
@@ -104,7 +160,7 @@ func PodFlows(n NodeConfig, p PodPort) []of.Flow {
 			Actions: []of.Action{PortTypeField.Load(PortTypePod), gotoTable(SpoofGuardTable)}},
 		{Table: SpoofGuardTable.ID, Priority: 200,
 			Match:   []of.MatchField{of.MatchInPort(p.OFPort), of.MatchEthSrc(p.MAC), ipMatch(), of.MatchIPSrc(host(p.IP))},
-			Actions: []of.Action{gotoTable(ConntrackTable)}},
+			Actions: []of.Action{gotoTable(UnSNATTable)}},
 		{Table: SpoofGuardTable.ID, Priority: 200,
 			Match:   []of.MatchField{of.MatchInPort(p.OFPort), of.MatchEthSrc(p.MAC), arpMatch(), of.MatchARPSpa(p.IP), of.MatchARPSha(p.MAC)},
 			Actions: []of.Action{gotoTable(ARPResponderTable)}},
@@ -117,6 +173,14 @@ func PodFlows(n NodeConfig, p PodPort) []of.Flow {
 				of.SetField{Field: of.FieldEthDst, Value: p.MAC},
 				of.DecTTL{}, gotoTable(L2ForwardingTable)}},
 		l2Forward(p.MAC, p.OFPort),
+		// Only a Service's DNAT makes a packet from the pod to the pod
+		// cross the bridge (the pod's kernel loops its own address back).
+		// Policy has seen it as it is; now its source becomes the hairpin
+		// address, committed in the SNAT zone, and it goes back in.
+		{Table: ConntrackCommitTable.ID, Priority: PriorityHairpin,
+			Match: []of.MatchField{ipMatch(), of.MatchIPSrc(host(p.IP)), of.MatchIPDst(host(p.IP))},
+			Actions: []of.Action{HairpinBit.Load(1), of.CT{Commit: true, Zone: SNATCTZone, Table: ptr(OutputTable.ID),
+				NAT: &of.NAT{SNAT: true, IPMin: HairpinVirtualIP.AsSlice()}}}},
 	}
 }
 

@@ -41,9 +41,12 @@ var (
 	ClassifierTable      = Table{ID: 0, Name: "Classification", MissDrop: true}
 	SpoofGuardTable      = Table{ID: 10, Name: "SpoofGuard", MissDrop: true}
 	ARPResponderTable    = Table{ID: 20, Name: "ARPResponder", MissDrop: true}
+	UnSNATTable          = Table{ID: 29, Name: "UnSNAT", Miss: 30}
 	ConntrackTable       = Table{ID: 30, Name: "ConntrackZone", Miss: 31}
 	ConntrackStateTable  = Table{ID: 31, Name: "ConntrackState", Miss: 40}
+	SessionAffinityTable = Table{ID: 35, Name: "SessionAffinity", MissDrop: true}
 	DNATTable            = Table{ID: 40, Name: "DNAT", Miss: 50}
+	EndpointDNATTable    = Table{ID: 41, Name: "EndpointDNAT", MissDrop: true}
 	EgressRuleTable      = Table{ID: 50, Name: "EgressRule", Miss: 60}
 	EgressDefaultTable   = Table{ID: 60, Name: "EgressDefaultRule", Miss: 70}
 	L3ForwardingTable    = Table{ID: 70, Name: "L3Forwarding", Miss: 80}
@@ -54,8 +57,8 @@ var (
 	OutputTable          = Table{ID: 110, Name: "Output", MissDrop: true}
 
 	Tables = []Table{
-		ClassifierTable, SpoofGuardTable, ARPResponderTable, ConntrackTable, ConntrackStateTable,
-		DNATTable, EgressRuleTable, EgressDefaultTable, L3ForwardingTable, L2ForwardingTable,
+		ClassifierTable, SpoofGuardTable, ARPResponderTable, UnSNATTable, ConntrackTable, ConntrackStateTable,
+		SessionAffinityTable, DNATTable, EndpointDNATTable, EgressRuleTable, EgressDefaultTable, L3ForwardingTable, L2ForwardingTable,
 		IngressRuleTable, IngressDefaultTable, ConntrackCommitTable, OutputTable,
 	}
 )
@@ -74,9 +77,15 @@ func TableName(id uint8) string {
 //
 //	reg0[0..15]  PortTypeField: where the packet entered: 0 tunnel, 1 gateway, 2 local pod
 //	reg0[16]     OutputKnownBit: L2 forwarding found the output port (in reg1)
+//	reg0[17]     HairpinBit: a pod's packet to itself through a Service (or its reply),
+//	             source-NATed to HairpinVirtualIP; it leaves by IN_PORT
 //	reg1         OutputPortReg: the ofport to output to
+//	reg3         EndpointIPReg: the endpoint a Service connection goes to (session affinity)
+//	reg4[0..15]  EndpointPortField: its port
+//	reg4[16]     AffinityHitBit: a learned session affinity flow chose the endpoint
 //	ct_mark 0x20 GatewayCTMark: the connection was initiated through the gateway
 //	ct zone 65520 CTZone: the zone of all pod traffic
+//	ct zone 65521 SNATCTZone: the source NAT of hairpin connections
 type RegField struct {
 	Reg        int
 	Start, End int
@@ -85,7 +94,12 @@ type RegField struct {
 var (
 	PortTypeField  = RegField{Reg: 0, Start: 0, End: 15}
 	OutputKnownBit = RegField{Reg: 0, Start: 16, End: 16}
+	HairpinBit     = RegField{Reg: 0, Start: 17, End: 17}
 	OutputPortReg  = RegField{Reg: 1, Start: 0, End: 31}
+
+	EndpointIPReg     = RegField{Reg: 3, Start: 0, End: 31}
+	EndpointPortField = RegField{Reg: 4, Start: 0, End: 15}
+	AffinityHitBit    = RegField{Reg: 4, Start: 16, End: 16}
 )
 
 // Values of PortTypeField.
@@ -98,6 +112,7 @@ const (
 // Conntrack.
 const (
 	CTZone        uint16 = 0xfff0 // 65520
+	SNATCTZone    uint16 = 0xfff1 // 65521
 	GatewayCTMark uint32 = 0x20
 )
 
@@ -119,6 +134,9 @@ func (f RegField) Match(value uint32) of.MatchField {
 func (f RegField) Load(value uint32) of.Action {
 	return of.LoadReg{Field: of.Reg(f.Reg), Start: f.Start, End: f.End, Value: uint64(value)}
 }
+
+// Field is the register as an openflow field (for move and learn).
+func (f RegField) Field() of.Field { return of.Reg(f.Reg) }
 
 func (f RegField) String() string { return fmt.Sprintf("reg%d[%d..%d]", f.Reg, f.Start, f.End) }
 

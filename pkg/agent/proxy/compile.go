@@ -32,17 +32,25 @@ type Endpoint struct {
 	NodeLocal bool
 }
 
-// ServicePort is one port of a ClusterIP service with its endpoints.
+// ServicePort is one port of a service with its endpoints.
 type ServicePort struct {
 	// Name is "namespace/service:port", for humans only.
 	Name      string
 	ClusterIP netip.Addr
 	Port      uint16
 	Protocol  Protocol
-	// InternalTrafficPolicyLocal: only node-local endpoints are used.
+	// NodePort is the port's node port, 0 if none.
+	NodePort uint16
+	// InternalTrafficPolicyLocal: ClusterIP traffic only to node-local
+	// endpoints.
 	InternalTrafficPolicyLocal bool
-	// SessionAffinity is ignored for now.
-	SessionAffinity bool
+	// ExternalTrafficPolicyLocal: NodePort traffic only to node-local
+	// endpoints (and the client's address is kept).
+	ExternalTrafficPolicyLocal bool
+	// AffinityTimeout is, with session affinity ClientIP, how long in
+	// seconds a client keeps its endpoint after its last new connection;
+	// 0 without affinity.
+	AffinityTimeout uint32
 	Endpoints       []Endpoint
 }
 
@@ -52,8 +60,21 @@ func (sp *ServicePort) Key() string {
 	return fmt.Sprintf("%s/%s", netip.AddrPortFrom(sp.ClusterIP, sp.Port), sp.Protocol)
 }
 
+// NodePortKey identifies the node port's own group, when it needs one:
+// "nodeport:<port>/PROTO".
+func (sp *ServicePort) NodePortKey() string {
+	return fmt.Sprintf("nodeport:%d/%s", sp.NodePort, sp.Protocol)
+}
+
+// MaxAffinityTimeout is the longest session affinity the switch keeps
+// (flow timeouts are 16 bits); longer timeouts are cut to it.
+const MaxAffinityTimeout = 65535
+
 // Priorities of the flows in table 40.
 const (
+	// AffinityPriority is the flow sending a new connection whose client
+	// has a learned endpoint to that endpoint.
+	AffinityPriority uint16 = 210
 	// ServicePriority is the flow sending new connections to the group.
 	ServicePriority uint16 = 200
 	// NoEndpointsPriority is the drop flow of a service port without
@@ -119,30 +140,160 @@ func (c *Compiler) Compile(ports []ServicePort) Result {
 			res.Invalid = append(res.Invalid, fmt.Sprintf("%s (%s): duplicate service port", key, sp.Name))
 			continue
 		}
-		id := c.ids.Get(key)
-		res.GroupIDs[key] = id
-		eps, bad := usableEndpoints(sp)
+		owner := ownerServicePrefix + key
+		var flows []of.Flow
+		eps, bad := usableEndpoints(sp, sp.InternalTrafficPolicyLocal)
 		for _, b := range bad {
 			res.Invalid = append(res.Invalid, fmt.Sprintf("%s (%s): %s", key, sp.Name, b))
 		}
-		match := []of.MatchField{
-			of.MatchCTState(of.CTNew|of.CTTrk, 0),
-			of.MatchEthType(of.EthTypeIPv4),
-			of.MatchIPProto(proto),
-			of.MatchIPDst(netip.PrefixFrom(sp.ClusterIP, 32)),
-			of.MatchL4Dst(proto, sp.Port, 0),
+		id := c.ids.Get(key)
+		res.GroupIDs[key] = id
+		flows = append(flows, c.frontend(&res, sp, proto, id, eps, sp.ClusterIP, sp.Port)...)
+		if sp.NodePort != 0 {
+			// Node-port traffic uses the ClusterIP's group when both
+			// choose from the same endpoints, its own group otherwise.
+			npEps, _ := usableEndpoints(sp, sp.ExternalTrafficPolicyLocal)
+			npID := id
+			if sp.ExternalTrafficPolicyLocal != sp.InternalTrafficPolicyLocal {
+				npID = c.ids.Get(sp.NodePortKey())
+				res.GroupIDs[sp.NodePortKey()] = npID
+			}
+			flows = append(flows, c.frontend(&res, sp, proto, npID, npEps, agentof.NodePortVirtualIP, sp.NodePort)...)
 		}
-		owner := ownerServicePrefix + key
-		if len(eps) == 0 {
-			res.Flows[owner] = []of.Flow{{Table: agentof.DNATTable.ID, Priority: NoEndpointsPriority, Match: match}}
-			continue
-		}
-		res.Flows[owner] = []of.Flow{{Table: agentof.DNATTable.ID, Priority: ServicePriority, Match: match,
-			Actions: []of.Action{of.Group{ID: id}}}}
-		res.Groups = append(res.Groups, group(id, eps))
+		res.Flows[owner] = uniqueFlows(flows)
 	}
+	res.Groups = uniqueGroups(res.Groups)
 	sort.Slice(res.Groups, func(i, j int) bool { return res.Groups[i].ID < res.Groups[j].ID })
 	return res
+}
+
+// frontend returns the flows of one way into a service port (its
+// ClusterIP, or the node-port virtual IP) and adds the group they use,
+// unless another frontend added it already.
+func (c *Compiler) frontend(res *Result, sp *ServicePort, proto uint8, id uint32, eps []Endpoint, ip netip.Addr, port uint16) []of.Flow {
+	match := []of.MatchField{
+		of.MatchCTState(of.CTNew|of.CTTrk, 0),
+		of.MatchEthType(of.EthTypeIPv4),
+		of.MatchIPProto(proto),
+		of.MatchIPDst(netip.PrefixFrom(ip, 32)),
+		of.MatchL4Dst(proto, port, 0),
+	}
+	if len(eps) == 0 {
+		return []of.Flow{{Table: agentof.DNATTable.ID, Priority: NoEndpointsPriority, Match: match}}
+	}
+	flows := []of.Flow{{Table: agentof.DNATTable.ID, Priority: ServicePriority, Match: match,
+		Actions: []of.Action{of.Group{ID: id}}}}
+	if sp.AffinityTimeout == 0 {
+		res.Groups = append(res.Groups, group(id, eps))
+		return flows
+	}
+	// Session affinity: a client with a learned endpoint goes straight
+	// to it; the others go through the group, whose bucket names the
+	// endpoint in registers. Either way the endpoint's flow learns (or
+	// refreshes) the client's choice and does the DNAT. The learn is in
+	// a flow rather than in the bucket: OVS does not run learn actions
+	// of select group buckets.
+	hit := append(append([]of.MatchField(nil), match...), agentof.AffinityHitBit.Match(1))
+	flows = append(flows, of.Flow{Table: agentof.DNATTable.ID, Priority: AffinityPriority, Match: hit,
+		Actions: []of.Action{of.Resubmit{Table: agentof.EndpointDNATTable.ID}}})
+	learn := affinityLearn(proto, sp.AffinityTimeout)
+	for _, ep := range eps {
+		flows = append(flows, endpointDNAT(proto, ip, port, learn, ep))
+	}
+	res.Groups = append(res.Groups, affinityGroup(id, eps))
+	return flows
+}
+
+// endpointDNAT is the flow that sends a new connection to ip:port to the
+// endpoint whose address the registers hold (a session affinity hit, or
+// a bucket of an affinity group), after learning the client's choice.
+func endpointDNAT(proto uint8, ip netip.Addr, port uint16, learn of.Learn, ep Endpoint) of.Flow {
+	next := agentof.EgressRuleTable.ID
+	return of.Flow{Table: agentof.EndpointDNATTable.ID, Priority: ServicePriority,
+		Match: []of.MatchField{of.MatchEthType(of.EthTypeIPv4), of.MatchIPProto(proto),
+			of.MatchIPDst(netip.PrefixFrom(ip, 32)), of.MatchL4Dst(proto, port, 0),
+			agentof.EndpointIPReg.Match(ipUint32(ep.IP)), agentof.EndpointPortField.Match(uint32(ep.Port))},
+		Actions: []of.Action{learn, of.CT{Commit: true, Zone: agentof.CTZone, Table: &next,
+			NAT: &of.NAT{DNAT: true, IPMin: ep.IP.AsSlice(), PortMin: ep.Port}}}}
+}
+
+// affinityLearn learns, for the client of a new connection, a flow of the
+// session affinity table that names its endpoint again for its next
+// connections to the same address and port, until timeout seconds pass
+// without one.
+func affinityLearn(proto uint8, timeout uint32) of.Learn {
+	if timeout > MaxAffinityTimeout {
+		timeout = MaxAffinityTimeout
+	}
+	return of.Learn{Table: agentof.SessionAffinityTable.ID, Priority: ServicePriority,
+		IdleTimeout: uint16(timeout), Cookie: agentof.LearnedCookie(CategoryService),
+		Specs: []of.LearnSpec{
+			of.LearnMatchValue(of.FieldEthType, of.EthTypeIPv4),
+			of.LearnMatchValue(of.FieldIPProto, uint64(proto)),
+			of.LearnMatchField(of.FieldIPSrc),
+			of.LearnMatchField(of.FieldIPDst),
+			of.LearnMatchField(l4DstField(proto)),
+			of.LearnLoadField(agentof.EndpointIPReg.Field(), agentof.EndpointIPReg.Field(), agentof.EndpointIPReg.Start, agentof.EndpointIPReg.End),
+			of.LearnLoadField(agentof.EndpointPortField.Field(), agentof.EndpointPortField.Field(), agentof.EndpointPortField.Start, agentof.EndpointPortField.End),
+			of.LearnLoadValue(agentof.AffinityHitBit.Field(), agentof.AffinityHitBit.Start, agentof.AffinityHitBit.End, 1),
+		}}
+}
+
+// affinityGroup is the select group of a service port with session
+// affinity: each bucket names its endpoint in registers and continues in
+// the endpoint DNAT table.
+func affinityGroup(id uint32, eps []Endpoint) of.GroupEntry {
+	g := of.GroupEntry{ID: id, Type: of.GroupSelect, Buckets: make([]of.Bucket, 0, len(eps))}
+	for _, ep := range eps {
+		g.Buckets = append(g.Buckets, of.Bucket{Weight: BucketWeight, Actions: []of.Action{
+			agentof.EndpointIPReg.Load(ipUint32(ep.IP)),
+			agentof.EndpointPortField.Load(uint32(ep.Port)),
+			of.Resubmit{Table: agentof.EndpointDNATTable.ID},
+		}})
+	}
+	return g
+}
+
+func l4DstField(proto uint8) of.Field {
+	switch proto {
+	case of.ProtoUDP:
+		return of.FieldUDPDst
+	case of.ProtoSCTP:
+		return of.FieldSCTPDst
+	}
+	return of.FieldTCPDst
+}
+
+func ipUint32(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+// uniqueFlows drops the repeats of a flow (an endpoint DNAT flow both
+// frontends of a port need).
+func uniqueFlows(fs []of.Flow) []of.Flow {
+	seen := map[string]bool{}
+	out := fs[:0]
+	for _, f := range fs {
+		if k := f.Key(); !seen[k] {
+			seen[k] = true
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// uniqueGroups drops the repeats of a group added by two frontends.
+func uniqueGroups(gs []of.GroupEntry) []of.GroupEntry {
+	seen := map[uint32]bool{}
+	out := gs[:0]
+	for _, g := range gs {
+		if !seen[g.ID] {
+			seen[g.ID] = true
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 // ReleaseUnused frees the group ids of the service ports that the last
@@ -175,7 +326,7 @@ func ipProto(sp *ServicePort) (uint8, error) {
 // sorted by IP then port, and the invalid ones. Ready endpoints are used;
 // if none is ready, serving and terminating ones are (kube-proxy's
 // fallback). With the Local policy only node-local endpoints count.
-func usableEndpoints(sp *ServicePort) (eps []Endpoint, bad []string) {
+func usableEndpoints(sp *ServicePort, localOnly bool) (eps []Endpoint, bad []string) {
 	var ready, terminating []Endpoint
 	seen := map[netip.AddrPort]bool{}
 	for _, ep := range sp.Endpoints {
@@ -184,7 +335,7 @@ func usableEndpoints(sp *ServicePort) (eps []Endpoint, bad []string) {
 			bad = append(bad, fmt.Sprintf("endpoint %v: not an IPv4 address and port", ap))
 			continue
 		}
-		if seen[ap] || (sp.InternalTrafficPolicyLocal && !ep.NodeLocal) {
+		if seen[ap] || (localOnly && !ep.NodeLocal) {
 			continue
 		}
 		switch {

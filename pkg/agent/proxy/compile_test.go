@@ -18,6 +18,18 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
+func local(ep Endpoint) Endpoint { ep.NodeLocal = true; return ep }
+
+func withNodePort(sp ServicePort, nodePort uint16, etpLocal bool) ServicePort {
+	sp.NodePort, sp.ExternalTrafficPolicyLocal = nodePort, etpLocal
+	return sp
+}
+
+func withAffinity(sp ServicePort, seconds uint32) ServicePort {
+	sp.AffinityTimeout = seconds
+	return sp
+}
+
 func ready(ip string, port uint16) Endpoint {
 	return Endpoint{IP: netip.MustParseAddr(ip), Port: port, Ready: true, Serving: true}
 }
@@ -53,6 +65,21 @@ func goldenCases() map[string][]ServicePort {
 		"terminating_fallback": {svcPort("default/web:http", "10.96.0.10", 80, ProtocolTCP,
 			terminating("10.10.0.3", 8080, true), terminating("10.10.0.4", 8080, false),
 			Endpoint{IP: netip.MustParseAddr("10.10.0.5"), Port: 8080}, terminating("10.10.1.3", 8080, true))},
+		// ClientIP affinity, TCP and UDP: buckets name the endpoint in
+		// registers and learn; the endpoint flows do the DNAT.
+		"session_affinity": {
+			withAffinity(svcPort("default/sticky:http", "10.96.0.30", 80, ProtocolTCP, ready("10.10.0.3", 8080), ready("10.10.1.3", 8080)), 10800),
+			withAffinity(svcPort("default/sticky:dns", "10.96.0.30", 53, ProtocolUDP, ready("10.10.0.3", 53)), 100000),
+		},
+		// NodePort, cluster policy: the node-port flow shares the
+		// ClusterIP's group. Local policy: its own group with the local
+		// endpoint only; none local: drop.
+		"node_port": {
+			withNodePort(svcPort("default/np:http", "10.96.0.40", 80, ProtocolTCP, local(ready("10.10.0.3", 8080)), ready("10.10.1.3", 8080)), 30080, false),
+			withNodePort(svcPort("default/np-local:http", "10.96.0.41", 80, ProtocolTCP, local(ready("10.10.0.3", 8080)), ready("10.10.1.3", 8080)), 30081, true),
+			withNodePort(svcPort("default/np-remote:udp", "10.96.0.42", 53, ProtocolUDP, ready("10.10.1.3", 53)), 30082, true),
+			withAffinity(withNodePort(svcPort("default/np-sticky:http", "10.96.0.43", 80, ProtocolTCP, local(ready("10.10.0.3", 8080))), 30083, false), 60),
+		},
 		// No endpoints at all, and no usable one: drop flows, no groups.
 		"no_endpoints": {
 			svcPort("default/empty:http", "10.96.0.20", 80, ProtocolTCP),
@@ -124,7 +151,7 @@ func TestGolden(t *testing.T) {
 
 func TestEndpointSelection(t *testing.T) {
 	ips := func(sp ServicePort) []string {
-		eps, _ := usableEndpoints(&sp)
+		eps, _ := usableEndpoints(&sp, sp.InternalTrafficPolicyLocal)
 		var out []string
 		for _, ep := range eps {
 			out = append(out, netip.AddrPortFrom(ep.IP, ep.Port).String())
@@ -152,7 +179,7 @@ func TestEndpointSelection(t *testing.T) {
 	assert.Empty(t, ips(sp), "no local endpoint")
 	// Invalid endpoints are reported, not used.
 	sp = svcPort("a", "10.96.0.1", 80, ProtocolTCP, ready("10.10.0.3", 0), ready("fd00::1", 80), ready("10.10.0.4", 80))
-	eps, bad := usableEndpoints(&sp)
+	eps, bad := usableEndpoints(&sp, sp.InternalTrafficPolicyLocal)
 	assert.Len(t, eps, 1)
 	assert.Len(t, bad, 2)
 }

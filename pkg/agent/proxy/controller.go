@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +21,8 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 
+	agentof "github.com/ovs-cni/antrea/pkg/agent/openflow"
+	"github.com/ovs-cni/antrea/pkg/agent/route"
 	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
 )
 
@@ -31,6 +35,12 @@ type Flows interface {
 // Groups applies group changes (openflow.Conn).
 type Groups interface {
 	Apply(ctx context.Context, ch of.Change) error
+}
+
+// NodePortHost hands node ports from the node's network stack to the
+// bridge (route.Netlink).
+type NodePortHost interface {
+	SyncNodePorts(ctx context.Context, vip netip.Addr, ports []route.NodePort) error
 }
 
 // Controller realizes Services and EndpointSlices: every sync recomputes
@@ -47,6 +57,11 @@ type Controller struct {
 	synced   []cache.InformerSynced
 	queue    workqueue.TypedRateLimitingInterface[string]
 
+	host NodePortHost
+	// nodePorts are the node ports last handed to host, nil before the
+	// first sync.
+	nodePorts []route.NodePort
+
 	mu        sync.Mutex
 	installed map[uint32]of.GroupEntry // as installed in the switch
 }
@@ -54,11 +69,12 @@ type Controller struct {
 const syncKey = "services"
 
 // NewController watches Services and EndpointSlices of factory.
-func NewController(node string, factory informers.SharedInformerFactory, flows Flows, groups Groups) *Controller {
+// host, when not nil, gets the node ports.
+func NewController(node string, factory informers.SharedInformerFactory, flows Flows, groups Groups, host NodePortHost) *Controller {
 	svc := factory.Core().V1().Services()
 	eps := factory.Discovery().V1().EndpointSlices()
 	c := &Controller{
-		node: node, flows: flows, groups: groups, compiler: NewCompiler(),
+		node: node, flows: flows, groups: groups, compiler: NewCompiler(), host: host,
 		services: svc.Lister(), slices: eps.Lister(),
 		synced:    []cache.InformerSynced{svc.Informer().HasSynced, eps.Informer().HasSynced},
 		installed: map[uint32]of.GroupEntry{},
@@ -165,6 +181,9 @@ func (c *Controller) Sync(ctx context.Context) error {
 	if err := c.flows.SyncAll(ctx, CategoryService, desired); err != nil {
 		return err
 	}
+	if err := c.syncNodePorts(ctx, ports, res); err != nil {
+		return err
+	}
 	// Groups no flow points to any more: those of gone ports, and those of
 	// ports left without endpoints.
 	inUse := map[uint32]bool{}
@@ -193,6 +212,41 @@ func (c *Controller) Sync(ctx context.Context) error {
 	return nil
 }
 
+// syncNodePorts hands the node ports of the valid service ports to the
+// node's stack when they changed.
+func (c *Controller) syncNodePorts(ctx context.Context, ports []ServicePort, res Result) error {
+	if c.host == nil {
+		return nil
+	}
+	want := []route.NodePort{}
+	seen := map[string]bool{}
+	for i := range ports {
+		sp := &ports[i]
+		if _, valid := res.GroupIDs[sp.Key()]; !valid || sp.NodePort == 0 {
+			continue
+		}
+		np := route.NodePort{Protocol: strings.ToLower(string(sp.Protocol)), Port: sp.NodePort, Local: sp.ExternalTrafficPolicyLocal}
+		if k := fmt.Sprintf("%s/%d", np.Protocol, np.Port); !seen[k] {
+			seen[k] = true
+			want = append(want, np)
+		}
+	}
+	sort.Slice(want, func(i, j int) bool {
+		if want[i].Port != want[j].Port {
+			return want[i].Port < want[j].Port
+		}
+		return want[i].Protocol < want[j].Protocol
+	})
+	if c.nodePorts != nil && slices.Equal(want, c.nodePorts) {
+		return nil
+	}
+	if err := c.host.SyncNodePorts(ctx, agentof.NodePortVirtualIP, want); err != nil {
+		return err
+	}
+	c.nodePorts = want
+	return nil
+}
+
 // servicePorts joins Services with their EndpointSlices.
 func (c *Controller) servicePorts() ([]ServicePort, error) {
 	svcs, err := c.services.List(labels.Everything())
@@ -211,11 +265,24 @@ func (c *Controller) servicePorts() ([]ServicePort, error) {
 			return nil, fmt.Errorf("list endpoint slices of %s/%s: %w", svc.Namespace, svc.Name, err)
 		}
 		local := svc.Spec.InternalTrafficPolicy != nil && *svc.Spec.InternalTrafficPolicy == corev1.ServiceInternalTrafficPolicyLocal
+		hasNodePorts := svc.Spec.Type == corev1.ServiceTypeNodePort || svc.Spec.Type == corev1.ServiceTypeLoadBalancer
+		var affinity uint32
+		if svc.Spec.SessionAffinity == corev1.ServiceAffinityClientIP {
+			affinity = uint32(corev1.DefaultClientIPServiceAffinitySeconds)
+			if cfg := svc.Spec.SessionAffinityConfig; cfg != nil && cfg.ClientIP != nil && cfg.ClientIP.TimeoutSeconds != nil && *cfg.ClientIP.TimeoutSeconds > 0 {
+				affinity = uint32(*cfg.ClientIP.TimeoutSeconds)
+			}
+		}
 		for _, p := range svc.Spec.Ports {
 			sp := ServicePort{
 				Name:      fmt.Sprintf("%s/%s:%s", svc.Namespace, svc.Name, p.Name),
 				ClusterIP: ip, Port: uint16(p.Port), Protocol: Protocol(p.Protocol),
 				InternalTrafficPolicyLocal: local,
+				AffinityTimeout:            affinity,
+			}
+			if hasNodePorts && p.NodePort > 0 && p.NodePort <= 65535 {
+				sp.NodePort = uint16(p.NodePort)
+				sp.ExternalTrafficPolicyLocal = svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
 			}
 			for _, s := range slices {
 				if s.AddressType != discoveryv1.AddressTypeIPv4 {

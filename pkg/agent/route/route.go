@@ -31,6 +31,11 @@ type Client interface {
 	// EnsureMasquerade masquerades traffic from podCIDR that does not leave
 	// through the gateway.
 	EnsureMasquerade(ctx context.Context, podCIDR netip.Prefix) error
+	// EnsureNodePortRoute routes the node-port virtual IP into the
+	// gateway, to mac.
+	EnsureNodePortRoute(vip netip.Addr, mac net.HardwareAddr) error
+	// SyncNodePorts hands the node ports to vip.
+	SyncNodePorts(ctx context.Context, vip netip.Addr, ports []NodePort) error
 	// Cleanup removes the routes and the nftables table.
 	Cleanup(ctx context.Context) error
 }
@@ -39,6 +44,8 @@ type Client interface {
 type Netlink struct {
 	gateway string
 	nft     knftables.Interface
+	// nodePortVIP is set once EnsureNodePortRoute ran, for Cleanup.
+	nodePortVIP netip.Addr
 }
 
 // New returns a Client for the gateway interface gateway.
@@ -162,6 +169,11 @@ func (n *Netlink) Cleanup(ctx context.Context) error {
 	var errs []error
 	if err := n.EnsureRoutes(nil); err != nil {
 		errs = append(errs, err)
+	}
+	if n.nodePortVIP.IsValid() {
+		if err := n.nodePortCleanup(n.nodePortVIP); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	tx := n.nft.NewTransaction()
 	tx.Delete(&knftables.Table{})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,10 +20,10 @@ import (
 )
 
 func newProbeCommand(g *globals) *cobra.Command {
-	var from, to, protocol string
+	var from, to, protocol, request string
 	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "probe --from NS/POD --to HOST:PORT",
+		Use:   "probe --from NS/POD|node/NODE|external --to HOST:PORT",
 		Short: "Try one connection from a pod; exit 0 connected, 1 not connected, 2 error",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -30,15 +31,25 @@ func newProbeCommand(g *globals) *cobra.Command {
 			if from == "" || to == "" {
 				return fail(fmt.Errorf("--from and --to are required"))
 			}
-			lab, _, client, err := g.client()
+			lab, st, client, err := g.client()
 			if err != nil {
 				return fail(err)
 			}
-			ns, _, err := podNetns(cmd.Context(), lab, client, from)
-			if err != nil {
-				return fail(err)
+			var ns string
+			switch node, isNode := strings.CutPrefix(from, "node/"); {
+			case from == "external":
+				ns = lab.ExternalNetns()
+			case isNode:
+				if !slices.Contains(st.Nodes, node) {
+					return fail(fmt.Errorf("--from %q: unknown node; the lab has %s", from, strings.Join(st.Nodes, ", ")))
+				}
+				ns = lab.NodeNetns(node)
+			default:
+				if ns, _, err = podNetns(cmd.Context(), lab, client, from); err != nil {
+					return fail(err)
+				}
 			}
-			r, err := probe.Probe(cmd.Context(), ns, strings.ToLower(protocol), to, timeout)
+			r, err := probe.ProbeRequest(cmd.Context(), ns, strings.ToLower(protocol), to, timeout, request)
 			if err != nil {
 				return fail(err)
 			}
@@ -50,7 +61,8 @@ func newProbeCommand(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&from, "from", "", "source pod, NAMESPACE/POD")
+	cmd.Flags().StringVar(&from, "from", "", "source: a pod (NAMESPACE/POD), a node's host network (node/NODE), or the external host (external)")
+	cmd.Flags().StringVar(&request, "request", probe.RequestHostname, "what to ask the server: hostname or clientip (the address it saw)")
 	cmd.Flags().StringVar(&to, "to", "", "destination HOST:PORT")
 	cmd.Flags().StringVar(&protocol, "protocol", "tcp", "tcp or udp")
 	cmd.Flags().DurationVar(&timeout, "timeout", time.Second, "how long to wait for a connection or reply")

@@ -29,10 +29,28 @@ type Result struct {
 	Detail    string // why not connected
 }
 
-// Probe connects from the named namespace to addr. A refused or timed-out
-// connection is a Result with Connected false; an error means the probe
-// itself could not run (bad address, missing namespace).
+// Requests a probe can make of the lab's servers.
+const (
+	// RequestHostname asks the server for its name (the pod's name).
+	RequestHostname = "hostname"
+	// RequestClientIP asks the server for the client address it saw.
+	RequestClientIP = "clientip"
+)
+
+// Probe connects from the named namespace to addr and asks for the
+// server's name. A refused or timed-out connection is a Result with
+// Connected false; an error means the probe itself could not run (bad
+// address, missing namespace).
 func Probe(ctx context.Context, netns, protocol, addr string, timeout time.Duration) (Result, error) {
+	return ProbeRequest(ctx, netns, protocol, addr, timeout, RequestHostname)
+}
+
+// ProbeRequest is Probe with the request to make: RequestHostname or
+// RequestClientIP.
+func ProbeRequest(ctx context.Context, netns, protocol, addr string, timeout time.Duration, request string) (Result, error) {
+	if request != RequestHostname && request != RequestClientIP {
+		return Result{}, fmt.Errorf("--request %q: must be %s or %s", request, RequestHostname, RequestClientIP)
+	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return Result{}, fmt.Errorf("--to %q: want HOST:PORT: %w", addr, err)
 	}
@@ -43,15 +61,15 @@ func Probe(ctx context.Context, netns, protocol, addr string, timeout time.Durat
 	defer cancel()
 	switch protocol {
 	case TCP:
-		return probeTCP(ctx, netns, addr)
+		return probeTCP(ctx, netns, addr, request)
 	case UDP:
-		return probeUDP(ctx, netns, addr)
+		return probeUDP(ctx, netns, addr, request)
 	default:
 		return Result{}, fmt.Errorf("--protocol %q: must be tcp or udp (this kernel has no SCTP sockets)", protocol)
 	}
 }
 
-func probeTCP(ctx context.Context, netns, addr string) (Result, error) {
+func probeTCP(ctx context.Context, netns, addr, request string) (Result, error) {
 	var conn net.Conn
 	err := netnsutil.Do(netns, func() error {
 		var d net.Dialer
@@ -67,13 +85,17 @@ func probeTCP(ctx context.Context, netns, addr string) (Result, error) {
 	// connection counts as connected even if it says nothing.
 	_ = conn.SetDeadline(deadline(ctx))
 	host, _, _ := net.SplitHostPort(addr)
-	fmt.Fprintf(conn, "GET / HTTP/1.0\r\nHost: %s\r\n\r\n", host)
+	path := "/"
+	if request == RequestClientIP {
+		path = "/clientip"
+	}
+	fmt.Fprintf(conn, "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path, host)
 	buf := make([]byte, 4096)
 	n, _ := conn.Read(buf)
 	return Result{Connected: true, Reply: httpBody(string(buf[:n]))}, nil
 }
 
-func probeUDP(ctx context.Context, netns, addr string) (Result, error) {
+func probeUDP(ctx context.Context, netns, addr, request string) (Result, error) {
 	var conn net.Conn
 	err := netnsutil.Do(netns, func() error {
 		var d net.Dialer
@@ -92,7 +114,7 @@ func probeUDP(ctx context.Context, netns, addr string) (Result, error) {
 		if ctx.Err() != nil {
 			return Result{Detail: "no UDP reply before the timeout"}, nil
 		}
-		if _, err := conn.Write([]byte("hostname")); err != nil {
+		if _, err := conn.Write([]byte(request)); err != nil {
 			return notConnected(err)
 		}
 		_ = conn.SetReadDeadline(minTime(deadline(ctx), time.Now().Add(300*time.Millisecond)))

@@ -1,0 +1,247 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	"github.com/ovs-cni/antrea/pkg/lab/layout"
+)
+
+// backendPod is a serving pod labelled app=<app>.
+func backendPod(ns, name, node, app string) *corev1.Pod {
+	p := servingPod(ns, name, node)
+	p.Labels["app"] = app
+	return p
+}
+
+// service is a Service for app=<app> with TCP and UDP port 80.
+func service(ns, name, app string, typ corev1.ServiceType) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: corev1.ServiceSpec{
+			Type:     typ,
+			Selector: map[string]string{"app": app},
+			Ports: []corev1.ServicePort{
+				{Name: "http", Port: 80, TargetPort: intstr.FromInt32(80), Protocol: corev1.ProtocolTCP},
+				{Name: "udp", Port: 80, TargetPort: intstr.FromInt32(80), Protocol: corev1.ProtocolUDP},
+			},
+		},
+	}
+}
+
+// nodeIPs are the underlay addresses of the antrea nodes.
+func nodeIPs(t *testing.T, l *Lab) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, n := range antreaNodes {
+		node, err := l.Client.CoreV1().Nodes().Get(ctx(t, 10*time.Second), n, metav1.GetOptions{})
+		require.NoError(t, err)
+		for _, a := range node.Status.Addresses {
+			if a.Type == corev1.NodeInternalIP {
+				out[n] = a.Address
+			}
+		}
+		require.NotEmpty(t, out[n], "node %s has no InternalIP", n)
+	}
+	return out
+}
+
+// probeReply runs `antrea-lab probe` and returns whether it connected and
+// the server's reply.
+func probeReply(l *Lab, from, to, protocol, request string) (bool, string) {
+	out, _, code := l.Run("probe", "--from", from, "--to", to, "--protocol", protocol, "--request", request, "--timeout", "2s")
+	if code != 0 {
+		return false, out
+	}
+	_, reply, _ := strings.Cut(out, "reply ")
+	return true, strings.Trim(strings.TrimSpace(reply), `"`)
+}
+
+// TestProxyNodePort reaches NodePort Services on every node's address from
+// the external host, from other nodes, from the node itself and from pods;
+// with externalTrafficPolicy Local only nodes with a local endpoint answer
+// and the endpoint sees the client's own address.
+func TestProxyNodePort(t *testing.T) {
+	l := antreaLab
+	const ns = "svc-nodeport"
+	createNamespace(t, l, ns)
+	c := ctx(t, 2*time.Minute)
+	for _, p := range []*corev1.Pod{
+		backendPod(ns, "be-node-1", "node-1", "be"), backendPod(ns, "be-node-2", "node-2", "be"),
+		servingPod(ns, "client", "node-3"),
+	} {
+		_, err := l.Client.CoreV1().Pods(ns).Create(c, p, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	cluster, err := l.Client.CoreV1().Services(ns).Create(c, service(ns, "np-cluster", "be", corev1.ServiceTypeNodePort), metav1.CreateOptions{})
+	require.NoError(t, err)
+	localSvc := service(ns, "np-local", "be", corev1.ServiceTypeNodePort)
+	localSvc.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+	local, err := l.Client.CoreV1().Services(ns).Create(c, localSvc, metav1.CreateOptions{})
+	require.NoError(t, err)
+	waitPods(t, l, ns, "", time.Minute, allRunningReady(3))
+	ips := nodeIPs(t, l)
+	clusterTCP := func(node string) string { return net.JoinHostPort(ips[node], fmt.Sprint(cluster.Spec.Ports[0].NodePort)) }
+	clusterUDP := net.JoinHostPort(ips["node-1"], fmt.Sprint(cluster.Spec.Ports[1].NodePort))
+	localTCP := func(node string) string { return net.JoinHostPort(ips[node], fmt.Sprint(local.Spec.Ports[0].NodePort)) }
+
+	reaches := func(from, to, protocol string) {
+		t.Helper()
+		var reply string
+		assert.Eventually(t, func() bool {
+			ok, r := probeReply(l, from, to, protocol, "hostname")
+			reply = r
+			return ok && strings.HasPrefix(r, "be-node-")
+		}, 30*time.Second, 200*time.Millisecond, "%s -> %s/%s should reach a backend (last: %q)", from, to, protocol, reply)
+	}
+	// Cluster policy: every node answers, whoever asks.
+	for _, node := range antreaNodes {
+		reaches("external", clusterTCP(node), "tcp")
+	}
+	reaches("external", clusterUDP, "udp")
+	reaches("node/node-2", clusterTCP("node-1"), "tcp")
+	reaches("node/node-1", clusterTCP("node-1"), "tcp")
+	reaches(ns+"/client", clusterTCP("node-1"), "tcp")
+	reaches(ns+"/client", clusterTCP("node-3"), "tcp")
+
+	// Local policy: node-1 answers with its own endpoint and the
+	// endpoint sees the external host's address; node-3 has no endpoint.
+	var reply string
+	assert.Eventually(t, func() bool {
+		ok, r := probeReply(l, "external", localTCP("node-1"), "tcp", "clientip")
+		reply = r
+		return ok && strings.HasPrefix(r, layout.ExternalIP.String()+":")
+	}, 30*time.Second, 200*time.Millisecond, "the endpoint should see the external host's address, saw %q", reply)
+	for i := 0; i < 5; i++ {
+		ok, r := probeReply(l, "external", localTCP("node-1"), "tcp", "hostname")
+		assert.True(t, ok && r == "be-node-1", "Local policy on node-1 must use node-1's endpoint, got %v %q", ok, r)
+	}
+	ok, r := probeReply(l, "external", localTCP("node-3"), "tcp", "hostname")
+	assert.False(t, ok, "Local policy on node-3 (no endpoint there) must not connect, got %q", r)
+
+	// Through the Cluster policy the endpoint sees the node it came in by
+	// (its gateway address): replies must return through that node.
+	ok, r = probeReply(l, "external", clusterTCP("node-3"), "tcp", "clientip")
+	assert.True(t, ok && strings.HasPrefix(r, netipFirst(t, l, "node-3")+":"), "Cluster policy: the endpoint should see node-3's gateway, saw %v %q", ok, r)
+
+	// The rules are in the node's nftables and the flows in table 40.
+	nft := l.mustRun(t, "node-exec", "node-1", "--", "nft", "list", "set", "ip", "antrea", "nodeports-local")
+	assert.Contains(t, nft, fmt.Sprintf("tcp . %d", local.Spec.Ports[0].NodePort))
+	flows := l.mustRun(t, "node-exec", "node-1", "--", "ovs-ofctl", "-O", "OpenFlow15", "dump-flows", "br-int", "table=40")
+	assert.Contains(t, flows, fmt.Sprintf("nw_dst=169.254.169.110,tp_dst=%d", cluster.Spec.Ports[0].NodePort))
+
+	// Deleting the Service closes its node port everywhere.
+	require.NoError(t, l.Client.CoreV1().Services(ns).Delete(c, "np-cluster", metav1.DeleteOptions{}))
+	assert.Eventually(t, func() bool {
+		ok, _ := probeReply(l, "external", clusterTCP("node-2"), "tcp", "hostname")
+		return !ok
+	}, 30*time.Second, 200*time.Millisecond, "the node port of a deleted Service must close")
+}
+
+// TestProxySessionAffinity: with ClientIP affinity a client keeps its
+// endpoint; switching affinity off spreads it again, switching it on
+// sticks again; after the timeout without connections the client is
+// balanced anew.
+func TestProxySessionAffinity(t *testing.T) {
+	l := antreaLab
+	const ns = "svc-affinity"
+	createNamespace(t, l, ns)
+	c := ctx(t, 3*time.Minute)
+	for i, node := range []string{"node-1", "node-2", "node-3", "node-1"} {
+		_, err := l.Client.CoreV1().Pods(ns).Create(c, backendPod(ns, fmt.Sprintf("be-%d", i), node, "be"), metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	_, err := l.Client.CoreV1().Pods(ns).Create(c, servingPod(ns, "client", "node-2"), metav1.CreateOptions{})
+	require.NoError(t, err)
+	svc := service(ns, "sticky", "be", corev1.ServiceTypeClusterIP)
+	svc.Spec.SessionAffinity = corev1.ServiceAffinityClientIP
+	svc.Spec.SessionAffinityConfig = &corev1.SessionAffinityConfig{ClientIP: &corev1.ClientIPConfig{TimeoutSeconds: ptr.To(int32(3))}}
+	svc, err = l.Client.CoreV1().Services(ns).Create(c, svc, metav1.CreateOptions{})
+	require.NoError(t, err)
+	waitPods(t, l, ns, "", time.Minute, allRunningReady(5))
+	addr := net.JoinHostPort(svc.Spec.ClusterIP, "80")
+
+	// hosts makes n connections in a row and returns the endpoints seen.
+	hosts := func(protocol string, n int) map[string]int {
+		seen := map[string]int{}
+		for i := 0; i < n; i++ {
+			if ok, r := probeReply(l, ns+"/client", addr, protocol, "hostname"); ok {
+				seen[r]++
+			}
+		}
+		return seen
+	}
+	sticky := func(protocol string) {
+		t.Helper()
+		var seen map[string]int
+		assert.Eventually(t, func() bool {
+			seen = hosts(protocol, 12)
+			return len(seen) == 1 && seen[firstKey(seen)] == 12
+		}, 30*time.Second, time.Second, "%s: every connection should go to one endpoint, saw %v", protocol, seen)
+	}
+	spread := func() {
+		t.Helper()
+		var seen map[string]int
+		assert.Eventually(t, func() bool {
+			seen = hosts("tcp", 16)
+			return len(seen) >= 2
+		}, 30*time.Second, time.Second, "without affinity connections should spread, saw %v", seen)
+	}
+	sticky("tcp")
+	sticky("udp")
+
+	// The bucket learns a flow per client in table 35.
+	learned := ""
+	for _, node := range antreaNodes {
+		learned += l.mustRun(t, "node-exec", node, "--", "ovs-ofctl", "-O", "OpenFlow15", "dump-flows", "br-int", "table=35")
+	}
+	assert.Contains(t, learned, "nw_dst="+svc.Spec.ClusterIP, "learned affinity flows")
+
+	// Off, then on again.
+	setAffinity := func(a corev1.ServiceAffinity) {
+		t.Helper()
+		s, err := l.Client.CoreV1().Services(ns).Get(c, "sticky", metav1.GetOptions{})
+		require.NoError(t, err)
+		s.Spec.SessionAffinity = a
+		if a == corev1.ServiceAffinityNone {
+			s.Spec.SessionAffinityConfig = nil
+		} else {
+			s.Spec.SessionAffinityConfig = &corev1.SessionAffinityConfig{ClientIP: &corev1.ClientIPConfig{TimeoutSeconds: ptr.To(int32(3))}}
+		}
+		_, err = l.Client.CoreV1().Services(ns).Update(c, s, metav1.UpdateOptions{})
+		require.NoError(t, err)
+	}
+	setAffinity(corev1.ServiceAffinityNone)
+	spread()
+	setAffinity(corev1.ServiceAffinityClientIP)
+	sticky("tcp")
+
+	// Timeout: after 3 s without a new connection the choice is made
+	// again. With 4 endpoints, 6 rounds all landing on the same one by
+	// chance has a probability of 1/4^5.
+	seen := map[string]bool{}
+	for i := 0; i < 6 && len(seen) < 2; i++ {
+		if ok, r := probeReply(l, ns+"/client", addr, "tcp", "hostname"); ok {
+			seen[r] = true
+		}
+		time.Sleep(4500 * time.Millisecond)
+	}
+	assert.GreaterOrEqual(t, len(seen), 2, "after the affinity timeout the client should be balanced anew, saw %v", seen)
+}
+
+func firstKey[V any](m map[string]V) string {
+	for k := range m {
+		return k
+	}
+	return ""
+}
