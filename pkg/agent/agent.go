@@ -181,6 +181,16 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 		})
 		groups = purgingGroups{Groups: conn, purge: purge}
 	}
+	if cfg.ProxyEnabled() {
+		// Connections to a Service without endpoints come to the agent,
+		// which rejects them (a few thousand a second at most).
+		rejecter := proxy.NewRejecter(conn, 5000, 500)
+		conn.SetPacketInHandler(1024, func(p of.PacketIn) {
+			if !rejecter.HandlePacketIn(ctx, p) {
+				klog.V(4).InfoS("Ignoring a packet-in", "table", p.TableID, "cookie", fmt.Sprintf("%#x", p.Cookie))
+			}
+		})
+	}
 	go func() { _ = conn.Run(ctx) }()
 	if err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
 		return conn.Connected(), nil

@@ -91,7 +91,9 @@ func TestProxyNodePort(t *testing.T) {
 	require.NoError(t, err)
 	waitPods(t, l, ns, "", time.Minute, allRunningReady(3))
 	ips := nodeIPs(t, l)
-	clusterTCP := func(node string) string { return net.JoinHostPort(ips[node], fmt.Sprint(cluster.Spec.Ports[0].NodePort)) }
+	clusterTCP := func(node string) string {
+		return net.JoinHostPort(ips[node], fmt.Sprint(cluster.Spec.Ports[0].NodePort))
+	}
 	clusterUDP := net.JoinHostPort(ips["node-1"], fmt.Sprint(cluster.Spec.Ports[1].NodePort))
 	localTCP := func(node string) string { return net.JoinHostPort(ips[node], fmt.Sprint(local.Spec.Ports[0].NodePort)) }
 
@@ -244,4 +246,82 @@ func firstKey[V any](m map[string]V) string {
 		return k
 	}
 	return ""
+}
+
+// TestProxyNoEndpointsRejects: a Service without endpoints answers a TCP
+// connection with a reset and a UDP datagram with an ICMP port
+// unreachable, through its ClusterIP and its node port; once a backend
+// exists, connections go through.
+func TestProxyNoEndpointsRejects(t *testing.T) {
+	l := antreaLab
+	const ns = "svc-reject"
+	createNamespace(t, l, ns)
+	c := ctx(t, 2*time.Minute)
+	_, err := l.Client.CoreV1().Pods(ns).Create(c, servingPod(ns, "client", "node-2"), metav1.CreateOptions{})
+	require.NoError(t, err)
+	svc, err := l.Client.CoreV1().Services(ns).Create(c, service(ns, "empty", "be", corev1.ServiceTypeNodePort), metav1.CreateOptions{})
+	require.NoError(t, err)
+	waitPods(t, l, ns, "", time.Minute, allRunningReady(1))
+	vip := net.JoinHostPort(svc.Spec.ClusterIP, "80")
+	nodePort := net.JoinHostPort(nodeIPs(t, l)["node-1"], fmt.Sprint(svc.Spec.Ports[0].NodePort))
+
+	refused := func(from, to, protocol, want string) {
+		t.Helper()
+		var out string
+		assert.Eventually(t, func() bool {
+			o, _, code := l.Run("probe", "--from", from, "--to", to, "--protocol", protocol, "--timeout", "2s")
+			out = o
+			return code == 1 && strings.Contains(o, want)
+		}, 30*time.Second, 200*time.Millisecond, "%s -> %s/%s should be refused (%s), got: %s", from, to, protocol, want, out)
+	}
+	refused(ns+"/client", vip, "tcp", "connection refused")
+	refused(ns+"/client", vip, "udp", "ICMP port unreachable")
+	refused("external", nodePort, "tcp", "connection refused")
+
+	_, err = l.Client.CoreV1().Pods(ns).Create(c, backendPod(ns, "be-1", "node-3", "be"), metav1.CreateOptions{})
+	require.NoError(t, err)
+	waitPods(t, l, ns, "", time.Minute, allRunningReady(2))
+	assert.Eventually(t, func() bool {
+		ok, r := probeReply(l, ns+"/client", vip, "tcp", "hostname")
+		return ok && r == "be-1"
+	}, 30*time.Second, 200*time.Millisecond, "with an endpoint the Service answers")
+}
+
+// TestProxyInternalTrafficPolicyLocal: with internalTrafficPolicy Local a
+// client only reaches endpoints on its own node (none: no answer, not a
+// reject); through a ClusterIP the endpoint sees the client pod's own
+// address.
+func TestProxyInternalTrafficPolicyLocal(t *testing.T) {
+	l := antreaLab
+	const ns = "svc-itp"
+	createNamespace(t, l, ns)
+	c := ctx(t, 2*time.Minute)
+	for _, p := range []*corev1.Pod{
+		backendPod(ns, "be-node-1", "node-1", "be"),
+		servingPod(ns, "client-1", "node-1"), servingPod(ns, "client-2", "node-2"),
+	} {
+		_, err := l.Client.CoreV1().Pods(ns).Create(c, p, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	s := service(ns, "local", "be", corev1.ServiceTypeClusterIP)
+	s.Spec.InternalTrafficPolicy = ptr.To(corev1.ServiceInternalTrafficPolicyLocal)
+	svc, err := l.Client.CoreV1().Services(ns).Create(c, s, metav1.CreateOptions{})
+	require.NoError(t, err)
+	pods := waitPods(t, l, ns, "", time.Minute, allRunningReady(3))
+	vip := net.JoinHostPort(svc.Spec.ClusterIP, "80")
+	var client1IP string
+	for _, p := range pods {
+		if p.Name == "client-1" {
+			client1IP = p.Status.PodIP
+		}
+	}
+	var reply string
+	assert.Eventually(t, func() bool {
+		ok, r := probeReply(l, ns+"/client-1", vip, "tcp", "clientip")
+		reply = r
+		return ok && strings.HasPrefix(r, client1IP+":")
+	}, 30*time.Second, 200*time.Millisecond, "client-1 reaches its node's endpoint, which sees its address %s (saw %q)", client1IP, reply)
+	out, _, code := l.Run("probe", "--from", ns+"/client-2", "--to", vip, "--timeout", "2s")
+	assert.Equal(t, 1, code, "client-2's node has no endpoint: %s", out)
+	assert.NotContains(t, out, "refused", "no local endpoint drops, it does not reject")
 }

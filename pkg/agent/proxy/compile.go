@@ -77,8 +77,9 @@ const (
 	AffinityPriority uint16 = 210
 	// ServicePriority is the flow sending new connections to the group.
 	ServicePriority uint16 = 200
-	// NoEndpointsPriority is the drop flow of a service port without
-	// usable endpoints (a reject, later).
+	// NoEndpointsPriority is the flow of a service port without usable
+	// endpoints: to the controller, which rejects (see Rejecter), or a
+	// drop when only the traffic policy leaves it without endpoints.
 	NoEndpointsPriority uint16 = 190
 )
 
@@ -148,7 +149,11 @@ func (c *Compiler) Compile(ports []ServicePort) Result {
 		}
 		id := c.ids.Get(key)
 		res.GroupIDs[key] = id
-		flows = append(flows, c.frontend(&res, sp, proto, id, eps, sp.ClusterIP, sp.Port)...)
+		// A port without any usable endpoint rejects; one whose traffic
+		// policy only leaves it without local ones drops, as kube-proxy.
+		anyEps, _ := usableEndpoints(sp, false)
+		reject := len(anyEps) == 0
+		flows = append(flows, c.frontend(&res, sp, proto, id, eps, sp.ClusterIP, sp.Port, reject)...)
 		if sp.NodePort != 0 {
 			// Node-port traffic uses the ClusterIP's group when both
 			// choose from the same endpoints, its own group otherwise.
@@ -158,7 +163,7 @@ func (c *Compiler) Compile(ports []ServicePort) Result {
 				npID = c.ids.Get(sp.NodePortKey())
 				res.GroupIDs[sp.NodePortKey()] = npID
 			}
-			flows = append(flows, c.frontend(&res, sp, proto, npID, npEps, agentof.NodePortVirtualIP, sp.NodePort)...)
+			flows = append(flows, c.frontend(&res, sp, proto, npID, npEps, agentof.NodePortVirtualIP, sp.NodePort, reject)...)
 		}
 		res.Flows[owner] = uniqueFlows(flows)
 	}
@@ -169,8 +174,9 @@ func (c *Compiler) Compile(ports []ServicePort) Result {
 
 // frontend returns the flows of one way into a service port (its
 // ClusterIP, or the node-port virtual IP) and adds the group they use,
-// unless another frontend added it already.
-func (c *Compiler) frontend(res *Result, sp *ServicePort, proto uint8, id uint32, eps []Endpoint, ip netip.Addr, port uint16) []of.Flow {
+// unless another frontend added it already. Without endpoints, new
+// connections are dropped, or sent to the agent to be rejected.
+func (c *Compiler) frontend(res *Result, sp *ServicePort, proto uint8, id uint32, eps []Endpoint, ip netip.Addr, port uint16, reject bool) []of.Flow {
 	match := []of.MatchField{
 		of.MatchCTState(of.CTNew|of.CTTrk, 0),
 		of.MatchEthType(of.EthTypeIPv4),
@@ -179,7 +185,11 @@ func (c *Compiler) frontend(res *Result, sp *ServicePort, proto uint8, id uint32
 		of.MatchL4Dst(proto, port, 0),
 	}
 	if len(eps) == 0 {
-		return []of.Flow{{Table: agentof.DNATTable.ID, Priority: NoEndpointsPriority, Match: match}}
+		f := of.Flow{Table: agentof.DNATTable.ID, Priority: NoEndpointsPriority, Match: match}
+		if reject {
+			f.Actions = []of.Action{of.Output{Port: of.PortController}}
+		}
+		return []of.Flow{f}
 	}
 	flows := []of.Flow{{Table: agentof.DNATTable.ID, Priority: ServicePriority, Match: match,
 		Actions: []of.Action{of.Group{ID: id}}}}

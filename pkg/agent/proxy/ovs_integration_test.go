@@ -206,8 +206,9 @@ func TestIntegrationServiceTrace(t *testing.T) {
 	assert.NotContains(t, est, "group:1", est)
 	assert.Contains(t, est, "40. priority 0", est)
 
-	// The endpoints go away: a drop flow at its own priority, and the
-	// group is deleted only once its id is released.
+	// The endpoints go away: a flow at its own priority sends new
+	// connections to the agent (which rejects them), and the group is
+	// deleted only once its id is released.
 	prev := flatten(r.Flows)
 	sp := goldenCases()["two_endpoints_tcp"]
 	sp[0].Endpoints = nil
@@ -215,8 +216,8 @@ func TestIntegrationServiceTrace(t *testing.T) {
 	require.Empty(t, r.Groups)
 	require.NoError(t, apply(ctx, c, prev, r, comp.ReleaseUnused()))
 	tr := trace(t, o, synFlow("10.96.0.10", 80), newConn...)
-	assert.Contains(t, tr, "40. ct_state=+new+trk,tcp,nw_dst=10.96.0.10,tp_dst=80, priority 190\n    drop", tr)
-	assert.Contains(t, tr, "Datapath actions: drop", tr)
+	assert.Contains(t, tr, "40. ct_state=+new+trk,tcp,nw_dst=10.96.0.10,tp_dst=80, priority 190\n    CONTROLLER:65535", tr)
+	assert.Contains(t, tr, "Datapath actions: userspace(pid=0,controller(reason=1", tr)
 	assert.Len(t, dumpGroups(t, o), 1, "the stale group stays until released")
 
 	// The service goes away: its flow and group too.

@@ -142,4 +142,3 @@ func (n *Netlink) nodePortCleanup(vip netip.Addr) error {
 	}
 	return errors.Join(errs...)
 }
-

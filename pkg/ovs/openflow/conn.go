@@ -35,6 +35,11 @@ type Conn struct {
 	MinBackoff, MaxBackoff time.Duration
 	EchoInterval           time.Duration
 
+	// packetIn, when set, gets the switch's packet-ins (see
+	// SetPacketInHandler).
+	packetIn      func(PacketIn)
+	packetInQueue int
+
 	xid      atomic.Uint32
 	bundleID atomic.Uint32
 	opMu     sync.Mutex // one bundle at a time
@@ -125,7 +130,14 @@ func (c *Conn) Run(ctx context.Context) error {
 	backoff := c.MinBackoff
 	defer c.setState(nil, false, true)
 	for {
-		s, err := dial(ctx, c.path, c.nextXIDs(1))
+		queue := 0
+		if c.packetIn != nil {
+			queue = max(c.packetInQueue, 1)
+		}
+		s, err := dial(ctx, c.path, c.nextXIDs(1), queue)
+		if err == nil && c.packetIn != nil {
+			err = c.enablePacketIns(ctx, s)
+		}
 		if err == nil {
 			logger.Info("OpenFlow connection up", "datapathID", fmt.Sprintf("%016x", s.features.DatapathID))
 			var ok bool
@@ -145,6 +157,30 @@ func (c *Conn) Run(ctx context.Context) error {
 		}
 		backoff = min(2*backoff, c.MaxBackoff)
 	}
+}
+
+// enablePacketIns asks the switch for packet-ins on s and starts their
+// delivery.
+func (c *Conn) enablePacketIns(ctx context.Context, s *session) error {
+	go s.deliverPacketIns(c.packetIn)
+	for _, m := range asyncConfigMsgs(c.nextXIDs(2)) {
+		if err := s.write(ctx, m); err != nil {
+			s.close(ErrDisconnected)
+			return fmt.Errorf("openflow: enable packet-ins: %w", err)
+		}
+	}
+	return nil
+}
+
+// PacketInDrops is how many packet-ins the current connection dropped
+// because the handler was behind.
+func (c *Conn) PacketInDrops() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sess == nil {
+		return 0
+	}
+	return c.sess.packetInDrops.Load()
 }
 
 // serve runs onConnect on s and then watches it until it fails or ctx
@@ -199,6 +235,10 @@ type session struct {
 	pending map[uint32]*pending
 	sinks   map[*errSink]struct{}
 
+	// packetIns queues packet-ins for the handler (nil: none wanted).
+	packetIns     chan PacketIn
+	packetInDrops atomic.Uint64
+
 	closeOnce sync.Once
 	done      chan struct{}
 	err       error // why the session ended; set before done is closed
@@ -221,13 +261,17 @@ type errSink struct {
 
 // dial connects, exchanges HELLOs, starts the reader and asks for the
 // switch features.
-func dial(ctx context.Context, path string, xid uint32) (*session, error) {
+// A packetInQueue above zero makes room for that many packet-ins.
+func dial(ctx context.Context, path string, xid uint32, packetInQueue int) (*session, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
 		return nil, fmt.Errorf("openflow: dial %s: %w", path, err)
 	}
 	s := &session{conn: conn, pending: map[uint32]*pending{}, sinks: map[*errSink]struct{}{}, done: make(chan struct{})}
+	if packetInQueue > 0 {
+		s.packetIns = make(chan PacketIn, packetInQueue)
+	}
 	r := bufio.NewReaderSize(conn, 1<<16)
 	deadline := time.Now().Add(5 * time.Second)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
@@ -321,6 +365,9 @@ func (s *session) dispatch(msg []byte) {
 			}
 		}
 		klog.ErrorS(e, "Unsolicited OpenFlow error")
+		return
+	case typePacketIn:
+		s.queuePacketIn(msg)
 		return
 	}
 	s.pmu.Lock()

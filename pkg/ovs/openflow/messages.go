@@ -24,6 +24,7 @@ var typeNames = map[uint8]string{
 	typeFlowMod: "FLOW_MOD", typeGroupMod: "GROUP_MOD", typeMultipartReq: "MULTIPART_REQUEST",
 	typeMultipartReply: "MULTIPART_REPLY", typeBarrierReq: "BARRIER_REQUEST", typeBarrierReply: "BARRIER_REPLY",
 	typeBundleControl: "BUNDLE_CONTROL", typeBundleAdd: "BUNDLE_ADD_MESSAGE",
+	typePacketIn: "PACKET_IN", typePacketOut: "PACKET_OUT", typeSetConfig: "SET_CONFIG", typeSetAsync: "SET_ASYNC",
 }
 
 func typeName(t uint8) string {

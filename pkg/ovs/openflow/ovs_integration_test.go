@@ -460,3 +460,58 @@ func TestIntegrationLearn(t *testing.T) {
 		"cookie=0x0, table=0, priority=9,sctp actions=learn(table=35,idle_timeout=10,priority=200,cookie=0x5,eth_type=0x800,nw_proto=132,OXM_OF_SCTP_DST[])",
 	}, dumpFlows(t, o))
 }
+
+func TestIntegrationPacketInOut(t *testing.T) {
+	o := ovstest.Start(t)
+	o.Vsctl(t, "add-br", testBridge, "--", "set", "bridge", testBridge, "datapath_type=netdev")
+	c := NewConn(o.MgmtSocket(testBridge), nil)
+	got := make(chan PacketIn, 4)
+	c.SetPacketInHandler(16, func(p PacketIn) { got <- p })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = c.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	tctx := testCtx(t)
+	require.NoError(t, c.WaitConnected(tctx))
+
+	// Table 0 sends UDP to the controller with a register set; table 1
+	// counts what the controller sends.
+	require.NoError(t, c.Apply(tctx, Change{AddFlows: []Flow{
+		{Table: 0, Priority: 10, Cookie: 0x77, Match: []MatchField{MatchEthType(EthTypeIPv4), MatchIPProto(ProtoUDP)},
+			Actions: []Action{LoadReg{Field: Reg(5), Start: 0, End: 31, Value: 0xabc}, Output{Port: PortController}}},
+		{Table: 1, Priority: 10, Match: []MatchField{MatchEthType(EthTypeIPv4)}},
+	}, DelFlows: []Flow{{Table: 0, Priority: 0}}}))
+	frame := udpFrame()
+	require.NoError(t, c.PacketOut(tctx, PacketOut{Actions: []Action{Resubmit{Table: 0}}, Data: frame}))
+	select {
+	case p := <-got:
+		assert.Equal(t, uint8(0), p.TableID)
+		assert.Equal(t, uint64(0x77), p.Cookie)
+		assert.Equal(t, PacketInReasonPacketOut, p.Reason)
+		assert.Equal(t, PortController, p.InPort())
+		assert.Equal(t, frame, p.Data)
+		assert.Contains(t, p.Match, MatchField{Field: Reg(5), Value: []byte{0, 0, 0x0a, 0xbc}})
+	case <-time.After(5 * time.Second):
+		t.Fatal("no packet-in within 5 s")
+	}
+	require.NoError(t, c.PacketOut(tctx, PacketOut{Actions: []Action{Resubmit{Table: 1}}, Data: frame}))
+	require.Eventually(t, func() bool {
+		return strings.Contains(o.Ofctl(t, "dump-flows", testBridge, "table=1"), "n_packets=1,")
+	}, 5*time.Second, 50*time.Millisecond, "the packet-out reaches table 1")
+	assert.Zero(t, c.PacketInDrops())
+}
+
+// udpFrame is an Ethernet/IPv4/UDP frame from 10.0.0.1:1000 to
+// 10.0.0.2:53.
+func udpFrame() []byte {
+	f := []byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00,
+		0x45, 0, 0, 32, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+		0x03, 0xe8, 0, 53, 0, 12, 0, 0, 'a', 'b', 'c', 'd'}
+	return f
+}
