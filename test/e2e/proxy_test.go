@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/ovs-cni/antrea/pkg/lab/layout"
+	labprobe "github.com/ovs-cni/antrea/pkg/lab/probe"
 )
 
 // backendPod is a serving pod labelled app=<app>.
@@ -324,4 +325,108 @@ func TestProxyInternalTrafficPolicyLocal(t *testing.T) {
 	out, _, code := l.Run("probe", "--from", ns+"/client-2", "--to", vip, "--timeout", "2s")
 	assert.Equal(t, 1, code, "client-2's node has no endpoint: %s", out)
 	assert.NotContains(t, out, "refused", "no local endpoint drops, it does not reject")
+}
+
+// TestProxyEndpointChurn scales a Deployment behind a Service between 1
+// and 30 replicas while a client keeps opening connections to the
+// ClusterIP and one long connection streams requests. The pods sleep 2 s
+// in a preStop hook before they stop serving, as well-behaved servers do,
+// so a connection that fails means the proxy still sent it to an
+// endpoint more than 2 s after the EndpointSlice said it was going; and
+// the long connection to the surviving replica must never break.
+func TestProxyEndpointChurn(t *testing.T) {
+	l := antreaLab
+	const ns = "svc-churn"
+	createNamespace(t, l, ns)
+	c := ctx(t, 8*time.Minute)
+	dep := webDeployment(ns, "web", 1)
+	dep.Spec.Template.Spec.TerminationGracePeriodSeconds = ptr.To(int64(5))
+	dep.Spec.Template.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 2}}}
+	_, err := l.Client.AppsV1().Deployments(ns).Create(c, dep, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = l.Client.CoreV1().Pods(ns).Create(c, servingPod(ns, "client", "node-1"), metav1.CreateOptions{})
+	require.NoError(t, err)
+	svc, err := l.Client.CoreV1().Services(ns).Create(c, service(ns, "web", "web", corev1.ServiceTypeClusterIP), metav1.CreateOptions{})
+	require.NoError(t, err)
+	webPods := func(ok func([]corev1.Pod) bool, timeout time.Duration) []corev1.Pod {
+		t.Helper()
+		return waitPods(t, l, ns, "app=web", timeout, ok)
+	}
+	first := webPods(allRunningReady(1), time.Minute)[0]
+	client := waitPods(t, l, ns, "pod=client", time.Minute, allRunningReady(1))[0]
+	// The first replica is the one to keep through every scale-down.
+	first.Annotations = map[string]string{"controller.kubernetes.io/pod-deletion-cost": "1000"}
+	_, err = l.Client.CoreV1().Pods(ns).Update(c, &first, metav1.UpdateOptions{})
+	require.NoError(t, err)
+
+	vip := net.JoinHostPort(svc.Spec.ClusterIP, "80")
+	netns := layout.PodNetns(l.Layout.Name, client.UID)
+	var stream *httpStream
+	require.Eventually(t, func() bool {
+		ok, r := probeReply(l, ns+"/client", vip, "tcp", "hostname")
+		return ok && r == first.Name
+	}, 30*time.Second, 200*time.Millisecond, "the Service answers")
+	stream = startHTTPStream(t, netns, vip)
+
+	// Clients: short connections, back to back, from 3 workers.
+	type result struct {
+		ok     int
+		failed []string
+	}
+	stop := make(chan struct{})
+	results := make(chan result, 3)
+	for w := 0; w < 3; w++ {
+		go func() {
+			var r result
+			defer func() { results <- r }()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				res, err := labprobe.Probe(c, netns, "tcp", vip, 2*time.Second)
+				switch {
+				case err != nil:
+					r.failed = append(r.failed, fmt.Sprintf("%s: %v", time.Now().Format("15:04:05.000"), err))
+				case !res.Connected || res.Reply == "":
+					r.failed = append(r.failed, fmt.Sprintf("%s: %s", time.Now().Format("15:04:05.000"), res.Detail))
+				default:
+					r.ok++
+				}
+			}
+		}()
+	}
+	scale := func(n int32) {
+		t.Helper()
+		s, err := l.Client.AppsV1().Deployments(ns).GetScale(c, "web", metav1.GetOptions{})
+		require.NoError(t, err)
+		s.Spec.Replicas = n
+		_, err = l.Client.AppsV1().Deployments(ns).UpdateScale(c, "web", s, metav1.UpdateOptions{})
+		require.NoError(t, err)
+		// Up: every replica ready. Down: the others gone altogether
+		// (preStop, stop, teardown).
+		webPods(func(ps []corev1.Pod) bool { return len(ps) == int(n) && allRunningReady(int(n))(ps) }, 3*time.Minute)
+		t.Logf("%s: %d replicas", time.Now().Format("15:04:05.000"), n)
+	}
+	for round := 0; round < 2; round++ {
+		scale(30)
+		scale(1)
+	}
+	close(stop)
+	total := result{}
+	for w := 0; w < 3; w++ {
+		r := <-results
+		total.ok += r.ok
+		total.failed = append(total.failed, r.failed...)
+	}
+	requests, streamErr := stream.finish()
+	t.Logf("short connections: %d ok, %d failed; long connection: %d requests", total.ok, len(total.failed), requests)
+	assert.Empty(t, total.failed, "no connection may fail while endpoints come and go")
+	assert.Greater(t, total.ok, 100, "the clients kept connecting")
+	assert.NoError(t, streamErr, "the long connection to the surviving replica must not break")
+	assert.Greater(t, requests, 20)
+	kept, err := l.Client.CoreV1().Pods(ns).Get(c, first.Name, metav1.GetOptions{})
+	require.NoError(t, err, "the first replica survived")
+	assert.Nil(t, kept.DeletionTimestamp)
 }

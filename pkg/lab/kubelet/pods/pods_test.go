@@ -411,3 +411,21 @@ func TestCheckTryAgainLaterKeepsSandbox(t *testing.T) {
 	assert.Equal(t, 0, dels)
 	assert.NotContains(t, strings.Join(h.events(), "\n"), "SandboxChanged")
 }
+
+func TestPreStopSleep(t *testing.T) {
+	sleep := func(name string, secs int64) corev1.Container {
+		return corev1.Container{Name: name, Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: secs}}}}
+	}
+	pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{sleep("a", 2), sleep("b", 5), {Name: "c"}}}}
+	for _, tc := range []struct {
+		name    string
+		running []*podstate.Container
+		want    time.Duration
+	}{
+		{"longest of the running", []*podstate.Container{{Name: "a", Running: true}, {Name: "b", Running: true}}, 5 * time.Second},
+		{"a stopped container's hook does not run", []*podstate.Container{{Name: "a", Running: true}, {Name: "b"}}, 2 * time.Second},
+		{"no hook", []*podstate.Container{{Name: "c", Running: true}}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) { assert.Equal(t, tc.want, preStopSleep(pod, tc.running)) })
+	}
+}

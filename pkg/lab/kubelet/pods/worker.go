@@ -206,10 +206,38 @@ func (w *worker) teardown(ctx context.Context, pod *corev1.Pod) error {
 	return nil
 }
 
-// stopContainers sends SIGTERM to running processes, waits up to grace for
-// them to exit, then sends SIGKILL.
+// preStopSleep is the longest preStop sleep hook of the running
+// containers (the hooks run in parallel), none for a pod already gone
+// from the API. Other hook kinds are not supported by the lab.
+func preStopSleep(pod *corev1.Pod, cs []*podstate.Container) time.Duration {
+	var longest time.Duration
+	if pod == nil {
+		return 0
+	}
+	for _, c := range cs {
+		if !c.Running {
+			continue
+		}
+		for _, spec := range pod.Spec.Containers {
+			if spec.Name != c.Name || spec.Lifecycle == nil || spec.Lifecycle.PreStop == nil || spec.Lifecycle.PreStop.Sleep == nil {
+				continue
+			}
+			longest = max(longest, time.Duration(spec.Lifecycle.PreStop.Sleep.Seconds)*time.Second)
+		}
+	}
+	return longest
+}
+
+// stopContainers runs the containers' preStop sleep hooks, sends SIGTERM
+// to running processes, waits up to grace (counted from the start, hooks
+// included, as the kubelet does) for them to exit, then sends SIGKILL.
 func (w *worker) stopContainers(pod *corev1.Pod, cs []*podstate.Container, grace time.Duration) {
 	rt := w.m.cfg.Runtime
+	deadline := time.Now().Add(grace)
+	if d := preStopSleep(pod, cs); d > 0 {
+		w.event(pod, corev1.EventTypeNormal, "PreStopHook", "Sleeping %s before stopping the containers", d)
+		time.Sleep(min(d, grace))
+	}
 	var running []*podstate.Container
 	for _, c := range cs {
 		if c.Running && c.PID > 0 && rt.Status(c.PID, w.st.UID).Running {
@@ -220,7 +248,6 @@ func (w *worker) stopContainers(pod *corev1.Pod, cs []*podstate.Container, grace
 			}
 		}
 	}
-	deadline := time.Now().Add(grace)
 	for len(running) > 0 && time.Now().Before(deadline) {
 		alive := running[:0]
 		for _, c := range running {
