@@ -430,3 +430,128 @@ func TestProxyEndpointChurn(t *testing.T) {
 	require.NoError(t, err, "the first replica survived")
 	assert.Nil(t, kept.DeletionTimestamp)
 }
+
+// TestProxyServiceLifecycle follows one Service through deletion,
+// re-creation with the same ClusterIP, a change to ExternalName and back;
+// checks the kubernetes Service from a pod; and traces an SCTP Service
+// port (no SCTP sockets in this kernel) to its group and endpoint.
+func TestProxyServiceLifecycle(t *testing.T) {
+	l := antreaLab
+	const ns = "svc-life"
+	createNamespace(t, l, ns)
+	c := ctx(t, 3*time.Minute)
+	for _, p := range []*corev1.Pod{backendPod(ns, "be", "node-2", "be"), servingPod(ns, "client", "node-1")} {
+		_, err := l.Client.CoreV1().Pods(ns).Create(c, p, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	svc, err := l.Client.CoreV1().Services(ns).Create(c, service(ns, "life", "be", corev1.ServiceTypeClusterIP), metav1.CreateOptions{})
+	require.NoError(t, err)
+	pods := waitPods(t, l, ns, "", time.Minute, allRunningReady(2))
+	reachable := func(ip string, want bool) {
+		t.Helper()
+		addr := net.JoinHostPort(ip, "80")
+		assert.Eventually(t, func() bool {
+			ok, r := probeReply(l, ns+"/client", addr, "tcp", "hostname")
+			return ok == want && (!want || r == "be")
+		}, 30*time.Second, 200*time.Millisecond, "%s reachable: want %v", addr, want)
+	}
+	ip := svc.Spec.ClusterIP
+	reachable(ip, true)
+
+	// Down, and up again with the same address.
+	require.NoError(t, l.Client.CoreV1().Services(ns).Delete(c, "life", metav1.DeleteOptions{}))
+	reachable(ip, false)
+	again := service(ns, "life", "be", corev1.ServiceTypeClusterIP)
+	again.Spec.ClusterIP = ip
+	_, err = l.Client.CoreV1().Services(ns).Create(c, again, metav1.CreateOptions{})
+	require.NoError(t, err)
+	reachable(ip, true)
+
+	// To ExternalName: the ClusterIP goes away; back to ClusterIP: a new
+	// one works.
+	s, err := l.Client.CoreV1().Services(ns).Get(c, "life", metav1.GetOptions{})
+	require.NoError(t, err)
+	s.Spec.Type, s.Spec.ExternalName = corev1.ServiceTypeExternalName, "example.com"
+	s.Spec.ClusterIP, s.Spec.ClusterIPs, s.Spec.Selector, s.Spec.IPFamilies, s.Spec.IPFamilyPolicy, s.Spec.InternalTrafficPolicy = "", nil, nil, nil, nil, nil
+	s, err = l.Client.CoreV1().Services(ns).Update(c, s, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	reachable(ip, false)
+	s.Spec.Type, s.Spec.ExternalName, s.Spec.Selector = corev1.ServiceTypeClusterIP, "", map[string]string{"app": "be"}
+	s, err = l.Client.CoreV1().Services(ns).Update(c, s, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	require.NotEmpty(t, s.Spec.ClusterIP)
+	reachable(s.Spec.ClusterIP, true)
+
+	// The API server through the kubernetes Service, from a pod.
+	k8s, err := l.Client.CoreV1().Services("default").Get(c, "kubernetes", metav1.GetOptions{})
+	require.NoError(t, err)
+	out := l.mustRun(t, "probe", "--from", ns+"/client", "--to", net.JoinHostPort(k8s.Spec.ClusterIP, "443"), "--timeout", "3s")
+	assert.Contains(t, out, "connected", "the kubernetes Service from a pod")
+
+	// SCTP: traced from the client to the ClusterIP, the packet goes to
+	// the port's group, whose bucket DNATs to the pod.
+	sctp := service(ns, "sctp", "be", corev1.ServiceTypeClusterIP)
+	sctp.Spec.Ports = []corev1.ServicePort{{Name: "sctp", Port: 9999, TargetPort: intstr.FromInt32(80), Protocol: corev1.ProtocolSCTP}}
+	sctp, err = l.Client.CoreV1().Services(ns).Create(c, sctp, metav1.CreateOptions{})
+	require.NoError(t, err)
+	var client, be corev1.Pod
+	for _, p := range pods {
+		if p.Name == "client" {
+			client = p
+		} else {
+			be = p
+		}
+	}
+	mac := strings.TrimSpace(l.mustRun(t, "exec", ns+"/client", "--", "cat", "/sys/class/net/eth0/address"))
+	gwMAC := strings.TrimSpace(l.mustRun(t, "node-exec", "node-1", "--", "cat", "/sys/class/net/gw0/address"))
+	ofport := strings.TrimSpace(l.mustRun(t, "node-exec", "node-1", "--", "ovs-vsctl", "--bare", "--columns=ofport", "find", "Interface",
+		"external_ids:antrea/pod-name=client", "external_ids:antrea/pod-namespace="+ns))
+	flow := fmt.Sprintf("in_port=%s,sctp,dl_src=%s,dl_dst=%s,nw_src=%s,nw_dst=%s,sctp_src=40000,sctp_dst=9999,nw_ttl=64", ofport, mac, gwMAC, client.Status.PodIP, sctp.Spec.ClusterIP)
+	var trace, groups string
+	assert.Eventually(t, func() bool {
+		trace = l.mustRun(t, "node-exec", "node-1", "--", "sh", "-c", `ovs-appctl -t "$OVS_RUNDIR/ovs-vswitchd.ctl" ofproto/trace br-int '`+flow+`'`)
+		groups = l.mustRun(t, "node-exec", "node-1", "--", "ovs-ofctl", "-O", "OpenFlow15", "dump-groups", "br-int")
+		return strings.Contains(trace, "sctp,nw_dst="+sctp.Spec.ClusterIP+",tp_dst=9999") && strings.Contains(groups, "nat(dst="+be.Status.PodIP+":80)")
+	}, 30*time.Second, 500*time.Millisecond, "SCTP to the ClusterIP goes to its group:\n%s\n%s", trace, groups)
+}
+
+// TestProxyTerminatingFallback: when a Service's only endpoint is
+// terminating but still serving (its preStop hook runs), connections
+// still go to it, as kube-proxy does, instead of being rejected.
+func TestProxyTerminatingFallback(t *testing.T) {
+	l := antreaLab
+	const ns = "svc-terminating"
+	createNamespace(t, l, ns)
+	c := ctx(t, 2*time.Minute)
+	be := backendPod(ns, "be", "node-3", "be")
+	be.Spec.TerminationGracePeriodSeconds = ptr.To(int64(20))
+	be.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 12}}}
+	for _, p := range []*corev1.Pod{be, servingPod(ns, "client", "node-1")} {
+		_, err := l.Client.CoreV1().Pods(ns).Create(c, p, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	svc, err := l.Client.CoreV1().Services(ns).Create(c, service(ns, "fallback", "be", corev1.ServiceTypeClusterIP), metav1.CreateOptions{})
+	require.NoError(t, err)
+	waitPods(t, l, ns, "", time.Minute, allRunningReady(2))
+	vip := net.JoinHostPort(svc.Spec.ClusterIP, "80")
+	require.Eventually(t, func() bool {
+		ok, r := probeReply(l, ns+"/client", vip, "tcp", "hostname")
+		return ok && r == "be"
+	}, 30*time.Second, 200*time.Millisecond, "the Service answers")
+
+	require.NoError(t, l.Client.CoreV1().Pods(ns).Delete(c, "be", metav1.DeleteOptions{}))
+	// Wait until the EndpointSlice says terminating, then keep probing.
+	require.Eventually(t, func() bool {
+		slices, err := l.Client.DiscoveryV1().EndpointSlices(ns).List(c, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=fallback"})
+		if err != nil || len(slices.Items) == 0 || len(slices.Items[0].Endpoints) == 0 {
+			return false
+		}
+		cond := slices.Items[0].Endpoints[0].Conditions
+		return cond.Terminating != nil && *cond.Terminating && cond.Serving != nil && *cond.Serving
+	}, 10*time.Second, 100*time.Millisecond, "the endpoint is terminating and serving")
+	for i := 0; i < 10; i++ {
+		ok, r := probeReply(l, ns+"/client", vip, "tcp", "hostname")
+		assert.True(t, ok && r == "be", "connection %d while the only endpoint terminates: %v %q", i, ok, r)
+		time.Sleep(300 * time.Millisecond)
+	}
+}
