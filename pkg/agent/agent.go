@@ -305,11 +305,22 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 		// the controller's complete state: an isolated pod keeps its
 		// isolation, an allowed connection its allow flows, even while the
 		// controller is unreachable.
+		// Service flows likewise stay until the proxy's first sync.
+		var servicesSynced <-chan struct{}
+		if pc != nil {
+			servicesSynced = pc.Synced()
+		} else {
+			closed := make(chan struct{})
+			close(closed)
+			servicesSynced = closed
+		}
 		go func() {
-			select {
-			case <-ctx.Done():
-				return
-			case <-policies.Realized():
+			for _, ready := range []<-chan struct{}{policies.Realized(), servicesSynced} {
+				select {
+				case <-ctx.Done():
+					return
+				case <-ready:
+				}
 			}
 			if err := sweepRounds(ctx, conn, br, stale); err != nil {
 				klog.ErrorS(err, "Sweeping the flows of earlier rounds failed; the next start retries", "staleRounds", stale)

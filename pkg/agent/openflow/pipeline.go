@@ -3,15 +3,16 @@
 // the flows of each feature from plain inputs. It does no I/O: the flows it
 // returns are installed by a FlowSyncer.
 //
-//	     ┌────────────┐  ┌──────────┐  ┌────────────┐  ┌──────────────┐
-//	in ─▶│0 Classifier│─▶│10 Spoof- │─▶│30 CT zone  │─▶│31 CT state   │─▶ 40 DNAT ─▶ 50/60 Egress
-//	     └────────────┘  │   Guard  │  └────────────┘  └──────────────┘        │
-//	       tun0 ─────────┼──────────┼──────▲                                    ▼
-//	                     └────┬─────┘                  70 L3 forwarding ─▶ 80 L2 forwarding calc
-//	                    ARP   ▼                                                 │
-//	                     20 ARP responder                90/100 Ingress ◀──────┘
-//	                                                           │
-//	                                                105 CT commit ─▶ 110 Output
+//	     ┌────────────┐  ┌──────────┐  ┌─────────┐  ┌──────────┐  ┌───────────┐
+//	in ─▶│0 Classifier│─▶│10 Spoof- │─▶│29 UnSNAT│─▶│30 CT zone│─▶│31 CT state│─┐
+//	     └────────────┘  │   Guard  │  └─────────┘  └──────────┘  └───────────┘ │
+//	       gw0, tun0 ────┼──────────┼─────────────────────▲                      │
+//	                     └────┬─────┘      35 SessionAffinity (learned) ◀───────┤
+//	                    ARP   ▼                                                  ▼
+//	                     20 ARP responder    41 EndpointDNAT ◀─▶ 40 DNAT ─▶ 50/60 Egress
+//	                                                                             │
+//	     110 Output ◀─ 105 CT commit ◀─ 90/100 Ingress ◀─ 80 L2 fwd ◀─ 70 L3 fwd ◀┘
+//	                   (hairpin SNAT)
 //
 // How to add a table: declare it in Tables in pipeline order with a number
 // between its neighbours and say where its misses go (Miss, or MissDrop);

@@ -64,6 +64,10 @@ type Controller struct {
 
 	mu        sync.Mutex
 	installed map[uint32]of.GroupEntry // as installed in the switch
+
+	// firstSync is closed after the first successful sync.
+	firstSync     chan struct{}
+	firstSyncOnce sync.Once
 }
 
 const syncKey = "services"
@@ -77,7 +81,7 @@ func NewController(node string, factory informers.SharedInformerFactory, flows F
 		node: node, flows: flows, groups: groups, compiler: NewCompiler(), host: host,
 		services: svc.Lister(), slices: eps.Lister(),
 		synced:    []cache.InformerSynced{svc.Informer().HasSynced, eps.Informer().HasSynced},
-		installed: map[uint32]of.GroupEntry{},
+		installed: map[uint32]of.GroupEntry{}, firstSync: make(chan struct{}),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](100*time.Millisecond, 30*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "proxy"}),
@@ -91,6 +95,10 @@ func NewController(node string, factory informers.SharedInformerFactory, flows F
 	_, _ = eps.Informer().AddEventHandler(handler)
 	return c
 }
+
+// Synced is closed once every Service of the informer caches has been
+// realized for the first time (flows of an earlier agent run may go then).
+func (c *Controller) Synced() <-chan struct{} { return c.firstSync }
 
 // Enqueue asks for a sync.
 func (c *Controller) Enqueue() { c.queue.Add(syncKey) }
@@ -132,6 +140,7 @@ func (c *Controller) Run(ctx context.Context) {
 				c.queue.AddRateLimited(key)
 			} else {
 				c.queue.Forget(key)
+				c.firstSyncOnce.Do(func() { close(c.firstSync) })
 			}
 			c.queue.Done(key)
 		}

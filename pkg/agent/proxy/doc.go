@@ -1,66 +1,68 @@
-// Package proxy compiles Kubernetes ClusterIP services into OpenFlow flows
-// and select groups, replacing kube-proxy for traffic that enters the
-// bridge (pods, and packets out of the tunnel). Like the networkpolicy
-// compiler it is pure: it takes service ports with their endpoints and
-// returns flows per owner and groups; it does no I/O. The caller installs
-// them (groups and flows in one openflow.Change, so that a flow never
-// points at a missing group) and deletes the groups that ReleaseUnused
-// returns.
+// Package proxy replaces kube-proxy for traffic that enters the bridge
+// (pods, the gateway, the tunnel). The compiler is pure: it takes service
+// ports with their endpoints and returns flows per owner and select
+// groups, and does no I/O. The Controller watches Services and
+// EndpointSlices and applies the result: new and changed groups first (a
+// flow must never point at a missing group), then every service port's
+// flows in one bundle, then the node ports to the node's nftables, then
+// the deletion of groups no flow uses. The Rejecter answers the
+// connections that table 40 sends to the agent. docs/ovs-pipeline.md
+// shows the flows from a real dump.
 //
-// # Design
+// # ClusterIP
 //
-// Service load balancing happens in table 40 (DNAT), between the
-// conntrack state check (31) and egress policy (50), in zone 65520, the
-// zone every pod packet already goes through in table 30:
-//
-//	table=40,priority=200,ct_state=+new+trk,tcp,nw_dst=<ClusterIP>,tcp_dst=<port> actions=group:<id>
-//	group_id=<id>,type=select,
-//	  bucket=weight:100,actions=ct(commit,table=50,zone=65520,nat(dst=<EP1 IP>:<EP1 port>)),
-//	  bucket=weight:100,actions=ct(commit,table=50,zone=65520,nat(dst=<EP2 IP>:<EP2 port>))
-//
-// The first packet of a connection to ClusterIP:port (ct_state=+new+trk,
-// as table 30 left it) goes to the service port's select group; OVS picks
-// one bucket per connection (a hash of the 5-tuple), and the bucket
-// commits the connection in the same zone with a destination NAT to its
-// endpoint, then continues in table 50 with the translated packet: egress
-// policy (50/60) sees the endpoint as nw_dst, L3 forwarding (70) routes it
-// to the local pod, into the tunnel towards the endpoint's node, or (an
-// endpoint outside every pod CIDR, such as the API server's host-network
-// address) on to the gateway, and ingress policy (90/100) applies to the
-// endpoint pod as for direct traffic. Table 105 commits the connection
-// again; the entry exists already, so this should only set the gateway
-// mark (not yet checked with real traffic: ofproto/trace does not run
-// conntrack).
-//
-// Committing in the bucket is what makes the NAT stick: every later packet
-// of the connection, in both directions, is translated by conntrack itself
-// provided the zone lookup in table 30 asks for it, with
-//
-//	table=30,priority=200,ip actions=ct(table=31,zone=65520,nat)
-//
-// instead of ct(table=31,zone=65520). With nat there, later packets of the
-// original direction reach table 40 already DNATed and +est, so they do
-// not match the service flow (and cannot be balanced to another endpoint),
-// and replies come back with the ClusterIP:port as their source. nat
-// without a range does nothing to connections that have no NAT binding, so
-// pod-to-pod traffic is unchanged.
+// Table 40 (DNAT) sends the first packet of a connection to ClusterIP:port
+// (ct_state=+new+trk in zone 65520, as table 30 left it) to the service
+// port's select group; OVS picks a bucket per connection, and the bucket
+// commits the connection in the same zone with a DNAT to its endpoint and
+// continues in egress policy (50). Because table 30 runs ct(nat) on every
+// packet, later packets arrive already translated and replies come back
+// with the ClusterIP as source; connections without a NAT binding are not
+// touched. Policy, forwarding and the tunnel then treat the endpoint like
+// any destination.
 //
 // # Endpoints
 //
-// Only ready endpoints get a bucket; when none is ready, serving and
-// terminating endpoints do (kube-proxy's fallback). With the Local
-// internal traffic policy only node-local endpoints count. Buckets are in
-// a stable order (by IP, then port) with equal weights; the client splits
-// groups too large for one message (thousands of endpoints).
+// Ready endpoints get a bucket; when none is ready, serving terminating
+// ones do (kube-proxy's fallback). With a Local traffic policy
+// (internalTrafficPolicy for the ClusterIP, externalTrafficPolicy for node
+// ports) only node-local endpoints count. A port with no usable endpoint
+// at all sends new connections to the controller (priority 190), and the
+// agent answers with a TCP reset or an ICMP port unreachable; a port left
+// without endpoints only by its Local policy drops, as kube-proxy does.
+// Buckets are in a stable order with equal weights; the openflow client
+// splits groups too large for one message.
 //
-// A service port with no usable endpoint gets a drop flow at priority 190
-// (NoEndpointsPriority) instead of the group flow; kube-proxy answers with
-// an ICMP port unreachable or a TCP reset, which is still to do.
+// # Session affinity
+//
+// Table 31 sends new connections through table 35 (SessionAffinity)
+// before table 40. Its flows are learned, one per client, service address
+// and port, and only load the chosen endpoint into reg3/reg4 with the
+// hit bit. Table 40 sends a hit to table 41 (EndpointDNAT); a miss goes
+// to the group, whose buckets only name their endpoint in the registers
+// and resubmit to table 41 (OVS does not run learn actions in select
+// group buckets). Table 41's per-endpoint flow learns (or refreshes, the
+// idle timeout being the Service's timeout) and DNATs. A learned endpoint
+// that is gone misses in table 41 and goes back to table 40 with the hit
+// bit cleared.
+//
+// # Node ports
+//
+// The node's nftables DNAT node-local addresses on a node port to
+// openflow.NodePortVirtualIP, same port, which is routed into the gateway;
+// table 40 balances it like a ClusterIP, with its own group when its
+// endpoints differ from the ClusterIP's. The Cluster policy (and pods as
+// clients) is masqueraded to the gateway address as it leaves by gw0.
+//
+// # Hairpin
+//
+// A pod reaching itself through its Service is source-NATed to
+// openflow.HairpinVirtualIP in table 105 (pipeline, not this package).
 //
 // # Group ids
 //
-// Group ids are stable per service port (ClusterIP, protocol, port) while
-// the port exists, lowest free id first; an id whose port went away is
-// only reused after ReleaseUnused, which returns the ids whose groups the
-// caller must delete.
+// Group ids are stable per service port (and per node port that needs its
+// own group) while it exists, lowest free id first; an id whose port went
+// away is only reused after ReleaseUnused, which returns the ids whose
+// groups the caller must delete.
 package proxy

@@ -39,9 +39,6 @@ func (r *Rejecter) HandlePacketIn(ctx context.Context, p of.PacketIn) bool {
 	if p.TableID != agentof.DNATTable.ID {
 		return false
 	}
-	if !r.limiter.Allow() {
-		return true
-	}
 	inPort := p.InPort()
 	reply, err := RejectReply(p.Data)
 	if err == nil && (inPort == 0 || inPort > 0xffffff00) {
@@ -49,6 +46,9 @@ func (r *Rejecter) HandlePacketIn(ctx context.Context, p of.PacketIn) bool {
 	}
 	if err != nil {
 		klog.V(2).InfoS("Not rejecting a packet to a Service without endpoints", "reason", err)
+		return true
+	}
+	if !r.limiter.Allow() {
 		return true
 	}
 	if err := r.out.PacketOut(ctx, of.PacketOut{Actions: []of.Action{of.Output{Port: inPort}}, Data: reply}); err != nil {

@@ -140,8 +140,9 @@ func (n *Netlink) EnsureRoutes(routes map[netip.Prefix]netip.Addr) error {
 	return errors.Join(errs...)
 }
 
-// EnsureMasquerade implements Client. The whole table is rewritten in one
-// nftables transaction.
+// EnsureMasquerade implements Client. Its chain (postrouting) is flushed
+// and rewritten in one nftables transaction; the node-port chains of the
+// same table are left alone.
 func (n *Netlink) EnsureMasquerade(ctx context.Context, podCIDR netip.Prefix) error {
 	tx := n.nft.NewTransaction()
 	tx.Add(&knftables.Table{Comment: knftables.PtrTo("antrea-agent: pod network")})
