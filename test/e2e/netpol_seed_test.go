@@ -79,7 +79,7 @@ func TestNetworkPolicySeedExample(t *testing.T) {
 	require.NotNil(t, m, "a peer clause for app's IP in table 90:\n%s", flows)
 	id := m[1]
 	for _, want := range []string{
-		`priority=210,ct_state=-new\+est,ip actions=resubmit\(,110\)`,
+		`priority=210,ct_state=-new\+est,ip actions=resubmit\(,105\)`,
 		`nw_src=` + regexp.QuoteMeta(ips["app-local"]) + ` actions=.*conjunction\(` + id + `,1/3\)`,
 		fmt.Sprintf(`reg1=0x%x actions=.*conjunction\(%s,2/3\)`, mustAtoi(t, webPort), id),
 		`tcp,tp_dst=8080 actions=.*conjunction\(` + id + `,3/3\)`,
