@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
@@ -399,10 +400,10 @@ func TestProxyEndpointChurn(t *testing.T) {
 	}
 	scale := func(n int32) {
 		t.Helper()
-		s, err := l.Client.AppsV1().Deployments(ns).GetScale(c, "web", metav1.GetOptions{})
-		require.NoError(t, err)
-		s.Spec.Replicas = n
-		_, err = l.Client.AppsV1().Deployments(ns).UpdateScale(c, "web", s, metav1.UpdateOptions{})
+		// A patch: the deployment controller keeps changing the object,
+		// which would make a read-modify-write conflict.
+		_, err := l.Client.AppsV1().Deployments(ns).Patch(c, "web", types.MergePatchType,
+			[]byte(fmt.Sprintf(`{"spec":{"replicas":%d}}`, n)), metav1.PatchOptions{})
 		require.NoError(t, err)
 		// Up: every replica ready. Down: the others gone altogether
 		// (preStop, stop, teardown).
