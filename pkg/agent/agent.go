@@ -306,16 +306,12 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 		// isolation, an allowed connection its allow flows, even while the
 		// controller is unreachable.
 		// Service flows likewise stay until the proxy's first sync.
-		var servicesSynced <-chan struct{}
+		ready := []<-chan struct{}{policies.Realized()}
 		if pc != nil {
-			servicesSynced = pc.Synced()
-		} else {
-			closed := make(chan struct{})
-			close(closed)
-			servicesSynced = closed
+			ready = append(ready, pc.Synced())
 		}
 		go func() {
-			for _, ready := range []<-chan struct{}{policies.Realized(), servicesSynced} {
+			for _, ready := range ready {
 				select {
 				case <-ctx.Done():
 					return

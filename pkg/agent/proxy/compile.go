@@ -141,42 +141,47 @@ func (c *Compiler) Compile(ports []ServicePort) Result {
 			res.Invalid = append(res.Invalid, fmt.Sprintf("%s (%s): duplicate service port", key, sp.Name))
 			continue
 		}
-		owner := ownerServicePrefix + key
-		var flows []of.Flow
 		eps, bad := usableEndpoints(sp, sp.InternalTrafficPolicyLocal)
 		for _, b := range bad {
 			res.Invalid = append(res.Invalid, fmt.Sprintf("%s (%s): %s", key, sp.Name, b))
 		}
-		id := c.ids.Get(key)
-		res.GroupIDs[key] = id
 		// A port without any usable endpoint rejects; one whose traffic
 		// policy only leaves it without local ones drops, as kube-proxy.
-		anyEps, _ := usableEndpoints(sp, false)
-		reject := len(anyEps) == 0
-		flows = append(flows, c.frontend(&res, sp, proto, id, eps, sp.ClusterIP, sp.Port, reject)...)
+		reject := len(eps) == 0
+		if reject && sp.InternalTrafficPolicyLocal {
+			all, _ := usableEndpoints(sp, false)
+			reject = len(all) == 0
+		}
+		id := c.ids.Get(key)
+		res.GroupIDs[key] = id
+		flows, g := frontend(sp, proto, id, eps, sp.ClusterIP, sp.Port, reject)
+		res.Groups = appendGroup(res.Groups, g)
 		if sp.NodePort != 0 {
 			// Node-port traffic uses the ClusterIP's group when both
 			// choose from the same endpoints, its own group otherwise.
-			npEps, _ := usableEndpoints(sp, sp.ExternalTrafficPolicyLocal)
-			npID := id
+			npID, npEps := id, eps
 			if sp.ExternalTrafficPolicyLocal != sp.InternalTrafficPolicyLocal {
+				npEps, _ = usableEndpoints(sp, sp.ExternalTrafficPolicyLocal)
 				npID = c.ids.Get(sp.NodePortKey())
 				res.GroupIDs[sp.NodePortKey()] = npID
 			}
-			flows = append(flows, c.frontend(&res, sp, proto, npID, npEps, agentof.NodePortVirtualIP, sp.NodePort, reject)...)
+			npFlows, npGroup := frontend(sp, proto, npID, npEps, agentof.NodePortVirtualIP, sp.NodePort, reject)
+			flows = append(flows, npFlows...)
+			if npID != id {
+				res.Groups = appendGroup(res.Groups, npGroup)
+			}
 		}
-		res.Flows[owner] = uniqueFlows(flows)
+		res.Flows[ownerServicePrefix+key] = flows
 	}
-	res.Groups = uniqueGroups(res.Groups)
 	sort.Slice(res.Groups, func(i, j int) bool { return res.Groups[i].ID < res.Groups[j].ID })
 	return res
 }
 
 // frontend returns the flows of one way into a service port (its
-// ClusterIP, or the node-port virtual IP) and adds the group they use,
-// unless another frontend added it already. Without endpoints, new
-// connections are dropped, or sent to the agent to be rejected.
-func (c *Compiler) frontend(res *Result, sp *ServicePort, proto uint8, id uint32, eps []Endpoint, ip netip.Addr, port uint16, reject bool) []of.Flow {
+// ClusterIP, or the node-port virtual IP) and the group they use (nil
+// without endpoints: new connections are then dropped, or sent to the
+// agent to be rejected).
+func frontend(sp *ServicePort, proto uint8, id uint32, eps []Endpoint, ip netip.Addr, port uint16, reject bool) ([]of.Flow, *of.GroupEntry) {
 	match := []of.MatchField{
 		of.MatchCTState(of.CTNew|of.CTTrk, 0),
 		of.MatchEthType(of.EthTypeIPv4),
@@ -189,13 +194,13 @@ func (c *Compiler) frontend(res *Result, sp *ServicePort, proto uint8, id uint32
 		if reject {
 			f.Actions = []of.Action{of.Output{Port: of.PortController}}
 		}
-		return []of.Flow{f}
+		return []of.Flow{f}, nil
 	}
 	flows := []of.Flow{{Table: agentof.DNATTable.ID, Priority: ServicePriority, Match: match,
 		Actions: []of.Action{of.Group{ID: id}}}}
 	if sp.AffinityTimeout == 0 {
-		res.Groups = append(res.Groups, group(id, eps))
-		return flows
+		g := group(id, eps)
+		return flows, &g
 	}
 	// Session affinity: a client with a learned endpoint goes straight
 	// to it; the others go through the group, whose bucket names the
@@ -210,8 +215,8 @@ func (c *Compiler) frontend(res *Result, sp *ServicePort, proto uint8, id uint32
 	for _, ep := range eps {
 		flows = append(flows, endpointDNAT(proto, ip, port, learn, ep))
 	}
-	res.Groups = append(res.Groups, affinityGroup(id, eps))
-	return flows
+	g := affinityGroup(id, eps)
+	return flows, &g
 }
 
 // endpointDNAT is the flow that sends a new connection to ip:port to the
@@ -279,31 +284,11 @@ func ipUint32(a netip.Addr) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
-// uniqueFlows drops the repeats of a flow (an endpoint DNAT flow both
-// frontends of a port need).
-func uniqueFlows(fs []of.Flow) []of.Flow {
-	seen := map[string]bool{}
-	out := fs[:0]
-	for _, f := range fs {
-		if k := f.Key(); !seen[k] {
-			seen[k] = true
-			out = append(out, f)
-		}
+func appendGroup(gs []of.GroupEntry, g *of.GroupEntry) []of.GroupEntry {
+	if g == nil {
+		return gs
 	}
-	return out
-}
-
-// uniqueGroups drops the repeats of a group added by two frontends.
-func uniqueGroups(gs []of.GroupEntry) []of.GroupEntry {
-	seen := map[uint32]bool{}
-	out := gs[:0]
-	for _, g := range gs {
-		if !seen[g.ID] {
-			seen[g.ID] = true
-			out = append(out, g)
-		}
-	}
-	return out
+	return append(gs, *g)
 }
 
 // ReleaseUnused frees the group ids of the service ports that the last

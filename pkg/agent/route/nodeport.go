@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"sort"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -75,14 +74,7 @@ func (n *Netlink) SyncNodePorts(ctx context.Context, vip netip.Addr, ports []Nod
 		tx.Add(set)
 		tx.Flush(set)
 	}
-	sorted := append([]NodePort(nil), ports...)
-	sort.Slice(sorted, func(i, j int) bool {
-		if sorted[i].Port != sorted[j].Port {
-			return sorted[i].Port < sorted[j].Port
-		}
-		return sorted[i].Protocol < sorted[j].Protocol
-	})
-	for _, p := range sorted {
+	for _, p := range ports {
 		tx.Add(&knftables.Element{Set: sets[p.Local], Key: p.element()})
 	}
 	mark := fmt.Sprintf("meta mark set meta mark | %#08x", NodePortMasqueradeMark)

@@ -25,12 +25,20 @@ const testBridge = "br-int"
 // is connected (Run going) when it returns.
 func startOVS(t testing.TB, onConnect func(ctx context.Context, c *Conn) error) (*ovstest.OVS, *Conn) {
 	t.Helper()
+	return startOVSWith(t, func(c *Conn) {
+		if onConnect != nil {
+			c.onConnect = func(ctx context.Context) error { return onConnect(ctx, c) }
+		}
+	})
+}
+
+// startOVSWith is startOVS with setup run on the Conn before Run.
+func startOVSWith(t testing.TB, setup func(c *Conn)) (*ovstest.OVS, *Conn) {
+	t.Helper()
 	o := ovstest.Start(t)
 	o.Vsctl(t, "add-br", testBridge, "--", "set", "bridge", testBridge, "datapath_type=netdev")
 	c := NewConn(o.MgmtSocket(testBridge), nil)
-	if onConnect != nil {
-		c.onConnect = func(ctx context.Context) error { return onConnect(ctx, c) }
-	}
+	setup(c)
 	c.MinBackoff = 20 * time.Millisecond
 	c.MaxBackoff = 200 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
@@ -462,23 +470,9 @@ func TestIntegrationLearn(t *testing.T) {
 }
 
 func TestIntegrationPacketInOut(t *testing.T) {
-	o := ovstest.Start(t)
-	o.Vsctl(t, "add-br", testBridge, "--", "set", "bridge", testBridge, "datapath_type=netdev")
-	c := NewConn(o.MgmtSocket(testBridge), nil)
 	got := make(chan PacketIn, 4)
-	c.SetPacketInHandler(16, func(p PacketIn) { got <- p })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = c.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	o, c := startOVSWith(t, func(c *Conn) { c.SetPacketInHandler(16, func(p PacketIn) { got <- p }) })
 	tctx := testCtx(t)
-	require.NoError(t, c.WaitConnected(tctx))
 
 	// Table 0 sends UDP to the controller with a register set; table 1
 	// counts what the controller sends.
