@@ -279,9 +279,29 @@ func flowRounds(t *testing.T, l *Lab, node string) map[string]int {
 	for _, m := range regexp.MustCompile(`cookie=0x([0-9a-f]+)`).FindAllStringSubmatch(out, -1) {
 		c, err := strconv.ParseUint(m[1], 16, 64)
 		require.NoError(t, err)
-		rounds[fmt.Sprintf("%d", c>>48)]++
+		if round := c >> 48; round != 0 { // round 0: learned (session affinity) flows
+			rounds[fmt.Sprintf("%d", round)]++
+		}
 	}
 	return rounds
+}
+
+// waitOldRoundsSwept waits until every flow of node belongs to one round
+// that is not among before's.
+func waitOldRoundsSwept(t *testing.T, l *Lab, node string, before map[string]int, msg string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		after := flowRounds(t, l, node)
+		if len(after) != 1 {
+			return false
+		}
+		for r := range after {
+			if _, old := before[r]; old {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 250*time.Millisecond, msg)
 }
 
 // TestAntreaAgentRestart restarts node-1's agent while a long TCP stream
@@ -308,18 +328,7 @@ func TestAntreaAgentRestart(t *testing.T) {
 
 	// The restarted agent re-asserted every flow with its own round and
 	// swept the old round.
-	require.Eventually(t, func() bool {
-		after := flowRounds(t, l, "node-1")
-		if len(after) != 1 {
-			return false
-		}
-		for r := range after {
-			if _, old := before[r]; old {
-				return false
-			}
-		}
-		return true
-	}, 30*time.Second, 250*time.Millisecond, "flows of the old round remain")
+	waitOldRoundsSwept(t, l, "node-1", before, "flows of the old round remain")
 	out := l.mustRun(t, "probe", "--from", ns+"/"+pods["node-1-b"].Name, "--to", net.JoinHostPort(pods["node-3-a"].Status.PodIP, "80"), "--timeout", "3s")
 	assert.Contains(t, out, "node-3-a")
 }
@@ -373,6 +382,40 @@ func TestAntreaGeneve(t *testing.T) {
 	}
 }
 
+// podMAC is the MAC of a pod's eth0.
+func podMAC(t *testing.T, l *Lab, ns, pod string) string {
+	t.Helper()
+	return strings.TrimSpace(l.mustRun(t, "exec", ns+"/"+pod, "--", "cat", "/sys/class/net/eth0/address"))
+}
+
+// gatewayMACOf is the MAC of a node's gw0.
+func gatewayMACOf(t *testing.T, l *Lab, node string) string {
+	t.Helper()
+	return strings.TrimSpace(l.mustRun(t, "node-exec", node, "--", "cat", "/sys/class/net/gw0/address"))
+}
+
+// podOFPort is the OVS port number of a pod on node.
+func podOFPort(t *testing.T, l *Lab, node, ns, pod string) string {
+	t.Helper()
+	return strings.TrimSpace(l.mustRun(t, "node-exec", node, "--", "ovs-vsctl", "--bare", "--columns=ofport", "find", "Interface",
+		"external_ids:antrea/pod-name="+pod, "external_ids:antrea/pod-namespace="+ns))
+}
+
+// ofTrace runs ofproto/trace of flow on node's br-int.
+func ofTrace(t *testing.T, l *Lab, node, flow string) string {
+	t.Helper()
+	return l.mustRun(t, "node-exec", node, "--", "sh", "-c", `ovs-appctl -t "$OVS_RUNDIR/ovs-vswitchd.ctl" ofproto/trace br-int '`+flow+`'`)
+}
+
+// createPods creates pods and fails the test on the first error.
+func createPods(t *testing.T, l *Lab, c context.Context, pods ...*corev1.Pod) {
+	t.Helper()
+	for _, p := range pods {
+		_, err := l.Client.CoreV1().Pods(p.Namespace).Create(c, p, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+}
+
 // TestAntreaSCTPTrace follows SCTP packets through the pipeline with
 // ofproto/trace (this kernel has no SCTP sockets): to a pod on the same
 // node they leave through that pod's port, to a pod on another node through
@@ -382,18 +425,15 @@ func TestAntreaSCTPTrace(t *testing.T) {
 	const ns = "sctp-trace"
 	pods := twoPodsPerNode(t, l, ns)
 	src := pods["node-1-a"]
-	mac := strings.TrimSpace(l.mustRun(t, "exec", ns+"/"+src.Name, "--", "cat", "/sys/class/net/eth0/address"))
-	portOf := func(pod string) string {
-		return strings.TrimSpace(l.mustRun(t, "node-exec", "node-1", "--", "ovs-vsctl", "--bare", "--columns=ofport", "find", "Interface",
-			"external_ids:antrea/pod-name="+pod, "external_ids:antrea/pod-namespace="+ns))
-	}
-	gwMAC := strings.TrimSpace(l.mustRun(t, "node-exec", "node-1", "--", "cat", "/sys/class/net/gw0/address"))
+	mac := podMAC(t, l, ns, src.Name)
+	portOf := func(pod string) string { return podOFPort(t, l, "node-1", ns, pod) }
+	gwMAC := gatewayMACOf(t, l, "node-1")
 	trace := func(dstMAC, dstIP string) string {
-		flow := fmt.Sprintf("in_port=%s,sctp,dl_src=%s,dl_dst=%s,nw_src=%s,nw_dst=%s,sctp_dst=80,nw_ttl=64", portOf("node-1-a"), mac, dstMAC, src.Status.PodIP, dstIP)
-		return l.mustRun(t, "node-exec", "node-1", "--", "sh", "-c", `ovs-appctl -t "$OVS_RUNDIR/ovs-vswitchd.ctl" ofproto/trace br-int '`+flow+`'`)
+		return ofTrace(t, l, "node-1", fmt.Sprintf("in_port=%s,sctp,dl_src=%s,dl_dst=%s,nw_src=%s,nw_dst=%s,sctp_dst=80,nw_ttl=64",
+			portOf("node-1-a"), mac, dstMAC, src.Status.PodIP, dstIP))
 	}
 	local := pods["node-1-b"]
-	localMAC := strings.TrimSpace(l.mustRun(t, "exec", ns+"/"+local.Name, "--", "cat", "/sys/class/net/eth0/address"))
+	localMAC := podMAC(t, l, ns, local.Name)
 	out := trace(localMAC, local.Status.PodIP)
 	assert.Contains(t, out, "-> output port is "+portOf("node-1-b"), "same node: out of the destination pod's port:\n%s", out)
 

@@ -237,18 +237,7 @@ func TestNetworkPolicyAgentRestart(t *testing.T) {
 		assert.False(t, probe(cc), "x/c stays denied while the agent is down")
 		assert.True(t, probe(b), "x/b stays allowed while the agent is down")
 	})
-	require.Eventually(t, func() bool {
-		after := flowRounds(t, l, node)
-		if len(after) != 1 {
-			return false
-		}
-		for r := range after {
-			if _, old := before[r]; old {
-				return false
-			}
-		}
-		return true
-	}, 30*time.Second, 250*time.Millisecond, "the new agent's round replaced the old one's flows")
+	waitOldRoundsSwept(t, l, node, before, "the new agent's round replaced the old one's flows")
 	flows := l.mustRun(t, "node-exec", node, "--", "ovs-ofctl", "-O", "OpenFlow15", "dump-flows", "br-int", "table=90", "--no-stats")
 	assert.Contains(t, flows, "conj_id=", "the rule is installed by the new agent")
 	assert.False(t, probe(cc), "x/c is denied after the restart")

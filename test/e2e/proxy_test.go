@@ -78,13 +78,8 @@ func TestProxyNodePort(t *testing.T) {
 	const ns = "svc-nodeport"
 	createNamespace(t, l, ns)
 	c := ctx(t, 2*time.Minute)
-	for _, p := range []*corev1.Pod{
-		backendPod(ns, "be-node-1", "node-1", "be"), backendPod(ns, "be-node-2", "node-2", "be"),
-		servingPod(ns, "client", "node-3"),
-	} {
-		_, err := l.Client.CoreV1().Pods(ns).Create(c, p, metav1.CreateOptions{})
-		require.NoError(t, err)
-	}
+	createPods(t, l, c, backendPod(ns, "be-node-1", "node-1", "be"), backendPod(ns, "be-node-2", "node-2", "be"),
+		servingPod(ns, "client", "node-3"))
 	cluster, err := l.Client.CoreV1().Services(ns).Create(c, service(ns, "np-cluster", "be", corev1.ServiceTypeNodePort), metav1.CreateOptions{})
 	require.NoError(t, err)
 	localSvc := service(ns, "np-local", "be", corev1.ServiceTypeNodePort)
@@ -298,13 +293,8 @@ func TestProxyInternalTrafficPolicyLocal(t *testing.T) {
 	const ns = "svc-itp"
 	createNamespace(t, l, ns)
 	c := ctx(t, 2*time.Minute)
-	for _, p := range []*corev1.Pod{
-		backendPod(ns, "be-node-1", "node-1", "be"),
-		servingPod(ns, "client-1", "node-1"), servingPod(ns, "client-2", "node-2"),
-	} {
-		_, err := l.Client.CoreV1().Pods(ns).Create(c, p, metav1.CreateOptions{})
-		require.NoError(t, err)
-	}
+	createPods(t, l, c, backendPod(ns, "be-node-1", "node-1", "be"),
+		servingPod(ns, "client-1", "node-1"), servingPod(ns, "client-2", "node-2"))
 	s := service(ns, "local", "be", corev1.ServiceTypeClusterIP)
 	s.Spec.InternalTrafficPolicy = ptr.To(corev1.ServiceInternalTrafficPolicyLocal)
 	svc, err := l.Client.CoreV1().Services(ns).Create(c, s, metav1.CreateOptions{})
@@ -330,24 +320,31 @@ func TestProxyInternalTrafficPolicyLocal(t *testing.T) {
 
 // TestProxyEndpointChurn scales a Deployment behind a Service between 1
 // and 30 replicas while a client keeps opening connections to the
-// ClusterIP and one long connection streams requests. The pods sleep 2 s
+// ClusterIP and one long connection streams requests. The pods sleep 5 s
 // in a preStop hook before they stop serving, as well-behaved servers do,
 // so a connection that fails means the proxy still sent it to an
-// endpoint more than 2 s after the EndpointSlice said it was going; and
-// the long connection to the surviving replica must never break.
+// endpoint seconds after the EndpointSlice said it was going; and the
+// long connection to the surviving replica must never break. (With 2 s a
+// make test run failed one connection: under this churn the EndpointSlice
+// controller itself retried "informer cache is out of date" for 2.5 s
+// before it published the terminating endpoints, while they had already
+// stopped.)
 func TestProxyEndpointChurn(t *testing.T) {
 	l := antreaLab
 	const ns = "svc-churn"
 	createNamespace(t, l, ns)
 	c := ctx(t, 8*time.Minute)
 	dep := webDeployment(ns, "web", 1)
-	dep.Spec.Template.Spec.TerminationGracePeriodSeconds = ptr.To(int64(5))
-	dep.Spec.Template.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 2}}}
+	dep.Spec.Template.Spec.TerminationGracePeriodSeconds = ptr.To(int64(10))
+	dep.Spec.Template.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 5}}}
 	_, err := l.Client.AppsV1().Deployments(ns).Create(c, dep, metav1.CreateOptions{})
 	require.NoError(t, err)
 	_, err = l.Client.CoreV1().Pods(ns).Create(c, servingPod(ns, "client", "node-1"), metav1.CreateOptions{})
 	require.NoError(t, err)
-	svc, err := l.Client.CoreV1().Services(ns).Create(c, service(ns, "web", "web", corev1.ServiceTypeClusterIP), metav1.CreateOptions{})
+	// Named target ports, resolved per pod by the EndpointSlice controller.
+	web := service(ns, "web", "web", corev1.ServiceTypeClusterIP)
+	web.Spec.Ports[0].TargetPort, web.Spec.Ports[1].TargetPort = intstr.FromString("http"), intstr.FromString("udp")
+	svc, err := l.Client.CoreV1().Services(ns).Create(c, web, metav1.CreateOptions{})
 	require.NoError(t, err)
 	webPods := func(ok func([]corev1.Pod) bool, timeout time.Duration) []corev1.Pod {
 		t.Helper()
@@ -441,10 +438,7 @@ func TestProxyServiceLifecycle(t *testing.T) {
 	const ns = "svc-life"
 	createNamespace(t, l, ns)
 	c := ctx(t, 3*time.Minute)
-	for _, p := range []*corev1.Pod{backendPod(ns, "be", "node-2", "be"), servingPod(ns, "client", "node-1")} {
-		_, err := l.Client.CoreV1().Pods(ns).Create(c, p, metav1.CreateOptions{})
-		require.NoError(t, err)
-	}
+	createPods(t, l, c, backendPod(ns, "be", "node-2", "be"), servingPod(ns, "client", "node-1"))
 	svc, err := l.Client.CoreV1().Services(ns).Create(c, service(ns, "life", "be", corev1.ServiceTypeClusterIP), metav1.CreateOptions{})
 	require.NoError(t, err)
 	pods := waitPods(t, l, ns, "", time.Minute, allRunningReady(2))
@@ -503,14 +497,11 @@ func TestProxyServiceLifecycle(t *testing.T) {
 			be = p
 		}
 	}
-	mac := strings.TrimSpace(l.mustRun(t, "exec", ns+"/client", "--", "cat", "/sys/class/net/eth0/address"))
-	gwMAC := strings.TrimSpace(l.mustRun(t, "node-exec", "node-1", "--", "cat", "/sys/class/net/gw0/address"))
-	ofport := strings.TrimSpace(l.mustRun(t, "node-exec", "node-1", "--", "ovs-vsctl", "--bare", "--columns=ofport", "find", "Interface",
-		"external_ids:antrea/pod-name=client", "external_ids:antrea/pod-namespace="+ns))
-	flow := fmt.Sprintf("in_port=%s,sctp,dl_src=%s,dl_dst=%s,nw_src=%s,nw_dst=%s,sctp_src=40000,sctp_dst=9999,nw_ttl=64", ofport, mac, gwMAC, client.Status.PodIP, sctp.Spec.ClusterIP)
+	flow := fmt.Sprintf("in_port=%s,sctp,dl_src=%s,dl_dst=%s,nw_src=%s,nw_dst=%s,sctp_src=40000,sctp_dst=9999,nw_ttl=64",
+		podOFPort(t, l, "node-1", ns, "client"), podMAC(t, l, ns, "client"), gatewayMACOf(t, l, "node-1"), client.Status.PodIP, sctp.Spec.ClusterIP)
 	var trace, groups string
 	assert.Eventually(t, func() bool {
-		trace = l.mustRun(t, "node-exec", "node-1", "--", "sh", "-c", `ovs-appctl -t "$OVS_RUNDIR/ovs-vswitchd.ctl" ofproto/trace br-int '`+flow+`'`)
+		trace = ofTrace(t, l, "node-1", flow)
 		groups = l.mustRun(t, "node-exec", "node-1", "--", "ovs-ofctl", "-O", "OpenFlow15", "dump-groups", "br-int")
 		return strings.Contains(trace, "sctp,nw_dst="+sctp.Spec.ClusterIP+",tp_dst=9999") && strings.Contains(groups, "nat(dst="+be.Status.PodIP+":80)")
 	}, 30*time.Second, 500*time.Millisecond, "SCTP to the ClusterIP goes to its group:\n%s\n%s", trace, groups)
@@ -527,10 +518,7 @@ func TestProxyTerminatingFallback(t *testing.T) {
 	be := backendPod(ns, "be", "node-3", "be")
 	be.Spec.TerminationGracePeriodSeconds = ptr.To(int64(20))
 	be.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 12}}}
-	for _, p := range []*corev1.Pod{be, servingPod(ns, "client", "node-1")} {
-		_, err := l.Client.CoreV1().Pods(ns).Create(c, p, metav1.CreateOptions{})
-		require.NoError(t, err)
-	}
+	createPods(t, l, c, be, servingPod(ns, "client", "node-1"))
 	svc, err := l.Client.CoreV1().Services(ns).Create(c, service(ns, "fallback", "be", corev1.ServiceTypeClusterIP), metav1.CreateOptions{})
 	require.NoError(t, err)
 	waitPods(t, l, ns, "", time.Minute, allRunningReady(2))
