@@ -61,7 +61,12 @@ func run(ctx context.Context, kubeconfig string, serverOpts *apiserver.Options) 
 	if err != nil {
 		return err
 	}
-	client, err := kubernetes.NewForConfig(cfg)
+	// Built-in types in protobuf: the initial lists of pods, namespaces
+	// and policies decode several times faster than in JSON.
+	kubeCfg := rest.CopyConfig(cfg)
+	kubeCfg.ContentType = "application/vnd.kubernetes.protobuf"
+	kubeCfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	client, err := kubernetes.NewForConfig(kubeCfg)
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}

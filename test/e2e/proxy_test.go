@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net"
+	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/ovs-cni/antrea/pkg/lab/cluster"
 	"github.com/ovs-cni/antrea/pkg/lab/layout"
 	labprobe "github.com/ovs-cni/antrea/pkg/lab/probe"
 )
@@ -543,4 +547,104 @@ func TestProxyTerminatingFallback(t *testing.T) {
 		assert.True(t, ok && r == "be", "connection %d while the only endpoint terminates: %v %q", i, ok, r)
 		time.Sleep(300 * time.Millisecond)
 	}
+}
+
+// TestProxyServiceWith5000Endpoints balances one Service over 5,000
+// endpoints (five EndpointSlices of 1,000): far more buckets than one
+// OpenFlow group message holds. The endpoints are 5,000 addresses of the
+// external host (172.19.0.0/16 is local there and routed to it from the
+// nodes), so every one of them answers, with the address it was reached
+// at. The client's agent realizes every endpoint, and 400 new
+// connections from a pod land on addresses from every slice.
+func TestProxyServiceWith5000Endpoints(t *testing.T) {
+	l := antreaLab
+	const ns, endpoints, perSlice = "svc-5000", 5000, 1000
+	const extRange = "172.19.0.0/16"
+	createNamespace(t, l, ns)
+	c := ctx(t, 5*time.Minute)
+
+	// The external host answers on every address of extRange.
+	l.mustRun(t, "node-exec", "external", "--", "ip", "route", "add", "local", extRange, "dev", "lo")
+	t.Cleanup(func() {
+		_, _, _ = l.Run("node-exec", "external", "--", "ip", "route", "del", "local", extRange, "dev", "lo")
+	})
+	stop := serveOnExternal(t, l, 8080)
+	t.Cleanup(stop)
+	for _, n := range antreaNodes {
+		l.mustRun(t, "node-exec", n, "--", "ip", "route", "add", extRange, "via", layout.ExternalIP.String())
+		t.Cleanup(func() {
+			_, _, _ = l.Run("node-exec", n, "--", "ip", "route", "del", extRange, "via", layout.ExternalIP.String())
+		})
+	}
+
+	createPods(t, l, c, servingPod(ns, "client", "node-1"))
+	svc, err := l.Client.CoreV1().Services(ns).Create(c, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "many", Namespace: ns},
+		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	addr := func(i int) string { return fmt.Sprintf("172.19.%d.%d", i/250, i%250+1) }
+	for s := 0; s < endpoints/perSlice; s++ {
+		ips := make([]string, perSlice)
+		for i := range ips {
+			ips[i] = addr(s*perSlice + i)
+		}
+		slice := endpointSlice(ns, "many", ips)
+		slice.Name = fmt.Sprintf("many-%d", s)
+		slice.Ports[0].Port = ptr.To[int32](8080)
+		_, err := l.Client.DiscoveryV1().EndpointSlices(ns).Create(c, slice, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+
+	// node-1's agent has realized every endpoint. (ovs-ofctl cannot show
+	// the group: a group description is one OpenFlow message of at most
+	// 64 KiB, about 900 buckets; the connections below are the proof.)
+	sock := cluster.AgentAPISocket(l.Layout, "node-1")
+	metrics := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}}}
+	agent := proxyUnderTest{name: "antrea-agent", metrics: metrics, metricsURL: "http://agent/metrics"}
+	var realized float64
+	require.Eventually(t, func() bool {
+		fams, err := scrape(c, agent)
+		if err != nil {
+			return false
+		}
+		realized = gaugeValue(fams, "antrea_agent_proxy_endpoints")
+		return realized >= endpoints
+	}, 2*time.Minute, 200*time.Millisecond, "node-1's agent should realize %d endpoints", endpoints)
+	flows := l.mustRun(t, "node-exec", "node-1", "--", "ovs-ofctl", "-O", "OpenFlow15", "dump-flows", "br-int", "table=40")
+	assert.Regexp(t, `nw_dst=`+regexp.QuoteMeta(svc.Spec.ClusterIP)+`,tp_dst=80 actions=group:\d+`, flows)
+
+	// New connections land all over the 5,000 endpoints.
+	netns := layout.PodNetns(l.Layout.Name, podUID(t, l, ns, "client"))
+	vip := net.JoinHostPort(svc.Spec.ClusterIP, "80")
+	seen, slicesHit := map[string]bool{}, map[int]bool{}
+	for i := 0; i < 400; i++ {
+		res, err := labprobe.ProbeRequest(c, netns, "tcp", vip, 3*time.Second, labprobe.RequestServerIP)
+		require.NoError(t, err)
+		require.True(t, res.Connected, "connection %d: %s", i, res.Detail)
+		host, port, err := net.SplitHostPort(res.Reply)
+		require.NoError(t, err, "reply %q", res.Reply)
+		require.Equal(t, "8080", port)
+		var a, b int
+		_, err = fmt.Sscanf(host, "172.19.%d.%d", &a, &b)
+		require.NoError(t, err, "connection %d reached %s, not an endpoint", i, host)
+		idx := a*250 + b - 1
+		require.Less(t, idx, endpoints, "connection %d reached %s, not an endpoint", i, host)
+		seen[host] = true
+		slicesHit[idx/perSlice] = true
+	}
+	t.Logf("400 connections reached %d distinct endpoints, in %d of %d slices", len(seen), len(slicesHit), endpoints/perSlice)
+	assert.Len(t, slicesHit, endpoints/perSlice, "every slice's endpoints get connections")
+	assert.Greater(t, len(seen), 300, "connections spread over the endpoints (about 385 distinct of 400 expected)")
+}
+
+// podUID is the UID of a pod.
+func podUID(t *testing.T, l *Lab, ns, name string) types.UID {
+	t.Helper()
+	p, err := l.Client.CoreV1().Pods(ns).Get(context.Background(), name, metav1.GetOptions{})
+	require.NoError(t, err)
+	return p.UID
 }

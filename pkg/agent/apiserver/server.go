@@ -12,6 +12,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/klog/v2"
 
 	"github.com/ovs-cni/antrea/pkg/agent/policysync"
@@ -22,6 +24,7 @@ import (
 const (
 	PathHealthz         = "/healthz"
 	PathNetworkPolicies = "/v1/networkpolicies"
+	PathMetrics         = "/metrics"
 )
 
 // Sources give the API its data.
@@ -29,6 +32,8 @@ type Sources struct {
 	// NetworkPolicies returns what the agent last realized, nil before
 	// its first realization.
 	NetworkPolicies func() *policysync.RealizedState
+	// Metrics, when not nil, are served in the Prometheus text format.
+	Metrics prometheus.Gatherer
 }
 
 // Handler serves the API's paths from src.
@@ -45,8 +50,16 @@ func Handler(src Sources) http.Handler {
 		}
 		writeJSON(w, state)
 	})
+	if src.Metrics != nil {
+		mux.Handle("GET "+PathMetrics, promhttp.HandlerFor(src.Metrics, promhttp.HandlerOpts{ErrorLog: promErrorLog{}}))
+	}
 	return mux
 }
+
+// promErrorLog sends promhttp's errors to klog.
+type promErrorLog struct{}
+
+func (promErrorLog) Println(v ...any) { klog.ErrorS(nil, "Serving metrics", "error", fmt.Sprint(v...)) }
 
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -5,7 +5,10 @@
 // owner may still be installed.
 package idalloc
 
-import "sort"
+import (
+	"slices"
+	"sort"
+)
 
 // Allocator allocates ids per key. It is not safe for concurrent use.
 type Allocator struct {
@@ -54,4 +57,24 @@ func (a *Allocator) ReleaseUnused() []uint32 {
 	a.free = append(a.free, released...)
 	sort.Slice(a.free, func(i, j int) bool { return a.free[i] < a.free[j] })
 	return released
+}
+
+// Release frees key's id at once, for an owner that knows nothing uses it
+// any more, and reports whether key had one.
+func (a *Allocator) Release(key string) (uint32, bool) {
+	id, ok := a.ids[key]
+	if !ok {
+		return 0, false
+	}
+	delete(a.ids, key)
+	delete(a.used, key)
+	i, _ := slices.BinarySearch(a.free, id)
+	a.free = slices.Insert(a.free, i, id)
+	return id, true
+}
+
+// Has reports whether key holds an id.
+func (a *Allocator) Has(key string) bool {
+	_, ok := a.ids[key]
+	return ok
 }

@@ -29,3 +29,24 @@ func TestFirstID(t *testing.T) {
 	a.Begin()
 	assert.Equal(t, uint32(100), a.Get("x"))
 }
+
+func TestRelease(t *testing.T) {
+	a := New(1)
+	a.Begin()
+	a.Get("a")
+	a.Get("b")
+	a.Get("c")
+	id, ok := a.Release("c")
+	assert.True(t, ok)
+	assert.Equal(t, uint32(3), id)
+	id, ok = a.Release("a")
+	assert.True(t, ok)
+	assert.Equal(t, uint32(1), id)
+	_, ok = a.Release("a")
+	assert.False(t, ok, "a second release of a key finds nothing")
+	assert.False(t, a.Has("a"))
+	assert.True(t, a.Has("b"))
+	assert.Equal(t, uint32(1), a.Get("d"), "lowest released id first")
+	assert.Equal(t, uint32(3), a.Get("e"))
+	assert.Equal(t, uint32(4), a.Get("f"))
+}

@@ -61,8 +61,14 @@ func (sp *ServicePort) Key() string {
 }
 
 // NodePortKey identifies the node port's own group, when it needs one:
-// "nodeport:<port>/PROTO".
+// "nodeport:" + Key, so that ids are never shared between ports.
 func (sp *ServicePort) NodePortKey() string {
+	return "nodeport:" + sp.Key()
+}
+
+// NodePortClaim names the node port in the data path,
+// "nodeport:<port>/PROTO": two service ports cannot both have it.
+func (sp *ServicePort) NodePortClaim() string {
 	return fmt.Sprintf("nodeport:%d/%s", sp.NodePort, sp.Protocol)
 }
 
@@ -131,50 +137,84 @@ func (c *Compiler) Compile(ports []ServicePort) Result {
 	// Deterministic ids: allocate in key order.
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Key() < sorted[j].Key() })
 	for _, sp := range sorted {
-		proto, err := ipProto(sp)
-		if err != nil {
-			res.Invalid = append(res.Invalid, fmt.Sprintf("%s (%s): %v", sp.Key(), sp.Name, err))
-			continue
-		}
 		key := sp.Key()
 		if _, dup := res.GroupIDs[key]; dup {
 			res.Invalid = append(res.Invalid, fmt.Sprintf("%s (%s): duplicate service port", key, sp.Name))
 			continue
 		}
-		eps, bad := usableEndpoints(sp, sp.InternalTrafficPolicyLocal)
-		for _, b := range bad {
-			res.Invalid = append(res.Invalid, fmt.Sprintf("%s (%s): %s", key, sp.Name, b))
+		pr, err := CompilePort(sp, c.ids.Get)
+		res.Invalid = append(res.Invalid, pr.Invalid...)
+		if err != nil {
+			continue
 		}
-		// A port without any usable endpoint rejects; one whose traffic
-		// policy only leaves it without local ones drops, as kube-proxy.
-		reject := len(eps) == 0
-		if reject && sp.InternalTrafficPolicyLocal {
-			all, _ := usableEndpoints(sp, false)
-			reject = len(all) == 0
+		for k, id := range pr.GroupIDs {
+			res.GroupIDs[k] = id
 		}
-		id := c.ids.Get(key)
-		res.GroupIDs[key] = id
-		flows, g := frontend(sp, proto, id, eps, sp.ClusterIP, sp.Port, reject)
-		res.Groups = appendGroup(res.Groups, g)
-		if sp.NodePort != 0 {
-			// Node-port traffic uses the ClusterIP's group when both
-			// choose from the same endpoints, its own group otherwise.
-			npID, npEps := id, eps
-			if sp.ExternalTrafficPolicyLocal != sp.InternalTrafficPolicyLocal {
-				npEps, _ = usableEndpoints(sp, sp.ExternalTrafficPolicyLocal)
-				npID = c.ids.Get(sp.NodePortKey())
-				res.GroupIDs[sp.NodePortKey()] = npID
-			}
-			npFlows, npGroup := frontend(sp, proto, npID, npEps, agentof.NodePortVirtualIP, sp.NodePort, reject)
-			flows = append(flows, npFlows...)
-			if npID != id {
-				res.Groups = appendGroup(res.Groups, npGroup)
-			}
-		}
-		res.Flows[ownerServicePrefix+key] = flows
+		res.Groups = append(res.Groups, pr.Groups...)
+		res.Flows[pr.Owner] = pr.Flows
 	}
 	sort.Slice(res.Groups, func(i, j int) bool { return res.Groups[i].ID < res.Groups[j].ID })
 	return res
+}
+
+// PortResult is what one service port compiles to.
+type PortResult struct {
+	// Owner owns the port's flows in the flow syncer.
+	Owner string
+	Flows []of.Flow
+	// Groups are the port's select groups: none without endpoints, its
+	// own, and the node port's when that one chooses from other endpoints.
+	Groups []of.GroupEntry
+	// GroupIDs are the ids the port holds, by id key (Key, NodePortKey),
+	// installed or not.
+	GroupIDs map[string]uint32
+	// Invalid says what was skipped, and why.
+	Invalid []string
+}
+
+// CompilePort compiles one service port; id gives the group id of an id
+// key (the port's Key, or its NodePortKey). An invalid port (unsupported
+// protocol, no IPv4 ClusterIP, port 0) is an error and holds no id.
+func CompilePort(sp *ServicePort, id func(key string) uint32) (PortResult, error) {
+	key := sp.Key()
+	pr := PortResult{Owner: ownerServicePrefix + key}
+	proto, err := ipProto(sp)
+	if err != nil {
+		pr.Invalid = append(pr.Invalid, fmt.Sprintf("%s (%s): %v", key, sp.Name, err))
+		return pr, err
+	}
+	eps, bad := usableEndpoints(sp, sp.InternalTrafficPolicyLocal)
+	for _, b := range bad {
+		pr.Invalid = append(pr.Invalid, fmt.Sprintf("%s (%s): %s", key, sp.Name, b))
+	}
+	// A port without any usable endpoint rejects; one whose traffic
+	// policy only leaves it without local ones drops, as kube-proxy.
+	reject := len(eps) == 0
+	if reject && sp.InternalTrafficPolicyLocal {
+		all, _ := usableEndpoints(sp, false)
+		reject = len(all) == 0
+	}
+	gid := id(key)
+	pr.GroupIDs = map[string]uint32{key: gid}
+	flows, g := frontend(sp, proto, gid, eps, sp.ClusterIP, sp.Port, reject)
+	pr.Groups = appendGroup(pr.Groups, g)
+	if sp.NodePort != 0 {
+		// Node-port traffic uses the ClusterIP's group when both
+		// choose from the same endpoints, its own group otherwise.
+		npID, npEps := gid, eps
+		if sp.ExternalTrafficPolicyLocal != sp.InternalTrafficPolicyLocal {
+			npEps, _ = usableEndpoints(sp, sp.ExternalTrafficPolicyLocal)
+			npID = id(sp.NodePortKey())
+			pr.GroupIDs[sp.NodePortKey()] = npID
+		}
+		npFlows, npGroup := frontend(sp, proto, npID, npEps, agentof.NodePortVirtualIP, sp.NodePort, reject)
+		flows = append(flows, npFlows...)
+		if npID != gid {
+			pr.Groups = appendGroup(pr.Groups, npGroup)
+		}
+	}
+	pr.Flows = flows
+	return pr, nil
 }
 
 // frontend returns the flows of one way into a service port (its

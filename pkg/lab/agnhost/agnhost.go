@@ -1,6 +1,6 @@
 // Package agnhost is a tiny stand-in for the agnhost test server: on each
-// TCP port it speaks HTTP/1.1 (/clientip, /healthz, anything else answers
-// the pod name) and on each UDP port it answers "clientip" datagrams with
+// TCP port it speaks HTTP/1.1 (/clientip, /serverip: the address the
+// client reached, /healthz, anything else answers the pod name) and on each UDP port it answers "clientip" datagrams with
 // the client's address and anything else with the pod name.
 package agnhost
 
@@ -148,6 +148,11 @@ func (s *Server) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/clientip", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, r.RemoteAddr)
+	})
+	mux.HandleFunc("/serverip", func(w http.ResponseWriter, r *http.Request) {
+		if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			io.WriteString(w, a.String())
+		}
 	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "ok")

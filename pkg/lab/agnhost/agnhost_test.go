@@ -61,6 +61,8 @@ func TestServeTCPAndUDP(t *testing.T) {
 	host, _, err := net.SplitHostPort(body)
 	require.NoError(t, err, body)
 	assert.Equal(t, "127.0.0.1", host)
+	_, body = get("/serverip")
+	assert.Equal(t, srv.TCPAddrs()[0].String(), body, "the address the client reached")
 
 	conn, err := net.Dial("udp", srv.UDPAddrs()[0].String())
 	require.NoError(t, err)

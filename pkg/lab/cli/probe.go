@@ -62,7 +62,7 @@ func newProbeCommand(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&from, "from", "", "source: a pod (NAMESPACE/POD), a node's host network (node/NODE), or the external host (external)")
-	cmd.Flags().StringVar(&request, "request", probe.RequestHostname, "what to ask the server: hostname or clientip (the address it saw)")
+	cmd.Flags().StringVar(&request, "request", probe.RequestHostname, "what to ask the server: hostname, clientip (the address it saw) or serverip (the address it was reached at, tcp only)")
 	cmd.Flags().StringVar(&to, "to", "", "destination HOST:PORT")
 	cmd.Flags().StringVar(&protocol, "protocol", "tcp", "tcp or udp")
 	cmd.Flags().DurationVar(&timeout, "timeout", time.Second, "how long to wait for a connection or reply")

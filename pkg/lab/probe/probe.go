@@ -35,6 +35,9 @@ const (
 	RequestHostname = "hostname"
 	// RequestClientIP asks the server for the client address it saw.
 	RequestClientIP = "clientip"
+	// RequestServerIP asks a TCP server for the address the connection
+	// reached (after any DNAT).
+	RequestServerIP = "serverip"
 )
 
 // Probe connects from the named namespace to addr and asks for the
@@ -45,11 +48,14 @@ func Probe(ctx context.Context, netns, protocol, addr string, timeout time.Durat
 	return ProbeRequest(ctx, netns, protocol, addr, timeout, RequestHostname)
 }
 
-// ProbeRequest is Probe with the request to make: RequestHostname or
-// RequestClientIP.
+// ProbeRequest is Probe with the request to make: RequestHostname,
+// RequestClientIP or (TCP only) RequestServerIP.
 func ProbeRequest(ctx context.Context, netns, protocol, addr string, timeout time.Duration, request string) (Result, error) {
-	if request != RequestHostname && request != RequestClientIP {
-		return Result{}, fmt.Errorf("--request %q: must be %s or %s", request, RequestHostname, RequestClientIP)
+	switch {
+	case request == RequestServerIP && protocol != TCP:
+		return Result{}, fmt.Errorf("--request %s: only over tcp", request)
+	case request != RequestHostname && request != RequestClientIP && request != RequestServerIP:
+		return Result{}, fmt.Errorf("--request %q: must be %s, %s or %s", request, RequestHostname, RequestClientIP, RequestServerIP)
 	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return Result{}, fmt.Errorf("--to %q: want HOST:PORT: %w", addr, err)
@@ -86,8 +92,8 @@ func probeTCP(ctx context.Context, netns, addr, request string) (Result, error) 
 	_ = conn.SetDeadline(deadline(ctx))
 	host, _, _ := net.SplitHostPort(addr)
 	path := "/"
-	if request == RequestClientIP {
-		path = "/clientip"
+	if request != RequestHostname {
+		path = "/" + request
 	}
 	fmt.Fprintf(conn, "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path, host)
 	buf := make([]byte, 4096)
