@@ -370,7 +370,12 @@ func TestProxyEndpointChurn(t *testing.T) {
 	}, 30*time.Second, 200*time.Millisecond, "the Service answers")
 	stream = startHTTPStream(t, netns, vip)
 
-	// Clients: short connections, back to back, from 3 workers.
+	// Clients: short connections from 3 workers, each paced to about 200
+	// a second. Faster, the client would cycle through its ephemeral
+	// ports within the 30 s that the userspace datapath's conntrack keeps
+	// closed connections in TIME_WAIT, and a reused source port collides
+	// with its old entry (docs/troubleshooting.md): connections then fail
+	// whatever the endpoints do.
 	type result struct {
 		ok     int
 		failed []string
@@ -387,6 +392,7 @@ func TestProxyEndpointChurn(t *testing.T) {
 					return
 				default:
 				}
+				time.Sleep(5 * time.Millisecond)
 				res, err := labprobe.Probe(c, netns, "tcp", vip, 2*time.Second)
 				switch {
 				case err != nil:
