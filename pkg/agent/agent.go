@@ -291,7 +291,15 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 		if err := routes.EnsureNodePortRoute(agentof.NodePortVirtualIP, agentof.GlobalVirtualMAC); err != nil {
 			return err
 		}
-		var err error
+		// The node's own connections to Services (host-network pods,
+		// the kubelet, this agent) go through the bridge too.
+		serviceCIDR, err := netip.ParsePrefix(cfg.ServiceCIDR)
+		if err != nil {
+			return fmt.Errorf("serviceCIDR %q: %w", cfg.ServiceCIDR, err)
+		}
+		if err := routes.EnsureServiceRoutes(serviceCIDR, agentof.NodePortVirtualIP, agentof.HairpinVirtualIP, agentof.GlobalVirtualMAC); err != nil {
+			return err
+		}
 		if pc, err = proxy.NewController(cfg.NodeName, factory, flows, groups, routes, proxy.NewMetrics(registry)); err != nil {
 			return err
 		}
@@ -343,7 +351,13 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 		go pc.Run(ctx)
 	}
 
-	if err := routes.EnsureMasquerade(ctx, podCIDR); err != nil {
+	masqueraded := []netip.Prefix{podCIDR}
+	if cfg.ProxyEnabled() {
+		// The node's connections to Services whose endpoints are outside
+		// the pod network leave the bridge from the hairpin address.
+		masqueraded = append(masqueraded, netip.PrefixFrom(agentof.HairpinVirtualIP, 32))
+	}
+	if err := routes.EnsureMasquerade(ctx, masqueraded); err != nil {
 		return err
 	}
 

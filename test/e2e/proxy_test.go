@@ -654,3 +654,41 @@ func podUID(t *testing.T, l *Lab, ns, name string) types.UID {
 	require.NoError(t, err)
 	return p.UID
 }
+
+// TestProxyClusterIPFromNodes reaches ClusterIPs from the nodes' own
+// network stacks (what host-network pods, the kubelet and the agents
+// do): a Service of pods on two nodes over TCP and UDP, from every node,
+// reaching both endpoints, the endpoint seeing the client node's gateway
+// address; and the kubernetes Service, whose endpoint (the API server)
+// is outside the pod network, from every node.
+func TestProxyClusterIPFromNodes(t *testing.T) {
+	l := antreaLab
+	const ns = "svc-from-nodes"
+	createNamespace(t, l, ns)
+	c := ctx(t, 2*time.Minute)
+	createPods(t, l, c, backendPod(ns, "web-1", "node-1", "web"), backendPod(ns, "web-2", "node-2", "web"))
+	svc, err := l.Client.CoreV1().Services(ns).Create(c, service(ns, "web", "web", corev1.ServiceTypeClusterIP), metav1.CreateOptions{})
+	require.NoError(t, err)
+	vip := net.JoinHostPort(svc.Spec.ClusterIP, "80")
+	for _, n := range antreaNodes {
+		seen := map[string]bool{}
+		require.Eventually(t, func() bool {
+			if ok, reply := probeReply(l, "node/"+n, vip, "tcp", "hostname"); ok {
+				seen[reply] = true
+			}
+			return seen["web-1"] && seen["web-2"]
+		}, time.Minute, 100*time.Millisecond, "TCP from %s to the ClusterIP should reach both endpoints, saw %v", n, seen)
+		ok, reply := probeReply(l, "node/"+n, vip, "udp", "hostname")
+		assert.True(t, ok, "UDP from %s: %s", n, reply)
+		assert.Contains(t, []string{"web-1", "web-2"}, reply, "UDP from %s", n)
+		ok, reply = probeReply(l, "node/"+n, vip, "tcp", "clientip")
+		require.True(t, ok, "from %s: %s", n, reply)
+		host, _, err := net.SplitHostPort(reply)
+		require.NoError(t, err, reply)
+		assert.Equal(t, netipFirst(t, l, n), host, "the endpoint sees %s's gateway address", n)
+
+		ok, reply = probeReply(l, "node/"+n, net.JoinHostPort(layout.KubernetesSvcIP.String(), "443"), "tcp", "hostname")
+		assert.True(t, ok, "the kubernetes Service from %s: %s", n, reply)
+		assert.Contains(t, reply, "HTTP request to an HTTPS server", "the API server answered %s", n)
+	}
+}

@@ -83,9 +83,11 @@ func BaseFlows(n NodeConfig) []of.Flow {
 			Actions: []of.Action{PortTypeField.Load(PortTypeTunnel),
 				of.SetField{Field: of.FieldEthDst, Value: n.GatewayMAC}, gotoTable(ConntrackTable)}},
 		// SpoofGuard: the gateway may send any IP; its ARP must be its own.
+		// (Its IP packets go through UnSNAT: the replies to the node's
+		// own connections to Services come back by it.)
 		of.Flow{Table: SpoofGuardTable.ID, Priority: 200,
 			Match:   []of.MatchField{of.MatchInPort(n.GatewayOFPort), ipMatch()},
-			Actions: []of.Action{gotoTable(ConntrackTable)}},
+			Actions: []of.Action{gotoTable(UnSNATTable)}},
 		of.Flow{Table: SpoofGuardTable.ID, Priority: 200,
 			Match:   []of.MatchField{of.MatchInPort(n.GatewayOFPort), arpMatch(), of.MatchARPSpa(n.GatewayIP), of.MatchARPSha(n.GatewayMAC)},
 			Actions: []of.Action{gotoTable(ARPResponderTable)}},
@@ -133,6 +135,20 @@ func BaseFlows(n NodeConfig) []of.Flow {
 		of.Flow{Table: ConntrackCommitTable.ID, Priority: 190,
 			Match:   []of.MatchField{of.MatchCTState(of.CTNew|of.CTTrk, 0), ipMatch()},
 			Actions: []of.Action{of.CT{Commit: true, Zone: CTZone, Table: ptr(OutputTable.ID)}}},
+		// A connection of the node's own stack that a Service sent to an
+		// endpoint outside the pod network would go back out of the
+		// gateway with the gateway's address as its source, which the
+		// node would drop as a martian: give it the hairpin address (in
+		// the SNAT zone, as a pod's hairpin) and send it back out of the
+		// gateway, where the node masquerades it. Its replies come back
+		// by the gateway to the hairpin address, are un-SNATed in table
+		// 29 (which sets the hairpin bit, so that they skip this flow),
+		// and leave by the gateway again.
+		of.Flow{Table: ConntrackCommitTable.ID, Priority: PriorityHairpin,
+			Match: []of.MatchField{ipMatch(), OutputPortReg.Match(n.GatewayOFPort),
+				MatchFields(FieldValue{PortTypeField, PortTypeGateway}, FieldValue{HairpinBit, 0})},
+			Actions: []of.Action{HairpinBit.Load(1), of.CT{Commit: true, Zone: SNATCTZone, Table: ptr(OutputTable.ID),
+				NAT: &of.NAT{SNAT: true, IPMin: HairpinVirtualIP.AsSlice()}}}},
 		// A hairpin packet goes back out of the port it came in by (OVS
 		// does not output to the input port otherwise).
 		of.Flow{Table: OutputTable.ID, Priority: 210,

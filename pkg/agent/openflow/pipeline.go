@@ -131,6 +131,23 @@ func (f RegField) Match(value uint32) of.MatchField {
 	return of.MatchReg(f.Reg, value<<f.Start, f.Mask())
 }
 
+// FieldValue is a value of a register field, for MatchFields.
+type FieldValue struct {
+	Field RegField
+	Value uint32
+}
+
+// MatchFields matches values of several fields of one register at once
+// (a flow can match a register only once).
+func MatchFields(fvs ...FieldValue) of.MatchField {
+	var value, mask uint32
+	for _, fv := range fvs {
+		value |= fv.Value << fv.Field.Start
+		mask |= fv.Field.Mask()
+	}
+	return of.MatchReg(fvs[0].Field.Reg, value, mask)
+}
+
 // Load writes value into the field's bits.
 func (f RegField) Load(value uint32) of.Action {
 	return of.LoadReg{Field: of.Reg(f.Reg), Start: f.Start, End: f.End, Value: uint64(value)}

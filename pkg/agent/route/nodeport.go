@@ -134,3 +134,52 @@ func (n *Netlink) nodePortCleanup(vip netip.Addr) error {
 	}
 	return errors.Join(errs...)
 }
+
+// EnsureServiceRoutes implements Client. The node's connections to
+// Services leave by the gateway (from the gateway's address) towards
+// nextHop's MAC, the global virtual MAC, which the bridge rewrites to the
+// gateway's as it does for node ports. Those the bridge sends back out of
+// the gateway towards endpoints outside the pod network carry snatIP as
+// their source; the replies, un-masqueraded by the node, come back to the
+// bridge through the route and neighbour of snatIP.
+func (n *Netlink) EnsureServiceRoutes(serviceCIDR netip.Prefix, nextHop, snatIP netip.Addr, mac net.HardwareAddr) error {
+	link, err := netlink.LinkByName(n.gateway)
+	if err != nil {
+		return fmt.Errorf("find gateway %s: %w", n.gateway, err)
+	}
+	neigh := &netlink.Neigh{LinkIndex: link.Attrs().Index, Family: unix.AF_INET, State: netlink.NUD_PERMANENT,
+		IP: snatIP.AsSlice(), HardwareAddr: mac}
+	if err := netlink.NeighSet(neigh); err != nil {
+		return fmt.Errorf("neighbour %s lladdr %s dev %s: %w", snatIP, mac, n.gateway, err)
+	}
+	snat := &netlink.Route{LinkIndex: link.Attrs().Index, Scope: netlink.SCOPE_LINK,
+		Dst: &net.IPNet{IP: snatIP.AsSlice(), Mask: net.CIDRMask(32, 32)}}
+	if err := netlink.RouteReplace(snat); err != nil {
+		return fmt.Errorf("route %s dev %s: %w", snatIP, n.gateway, err)
+	}
+	svc := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: nextHop.AsSlice(), Flags: int(netlink.FLAG_ONLINK),
+		Dst: &net.IPNet{IP: serviceCIDR.Addr().AsSlice(), Mask: net.CIDRMask(serviceCIDR.Bits(), 32)}}
+	if err := netlink.RouteReplace(svc); err != nil {
+		return fmt.Errorf("route %s via %s dev %s: %w", serviceCIDR, nextHop, n.gateway, err)
+	}
+	n.serviceCIDR, n.serviceNextHop, n.serviceSNAT = serviceCIDR, nextHop, snatIP
+	return nil
+}
+
+// serviceRoutesCleanup removes what EnsureServiceRoutes made.
+func (n *Netlink) serviceRoutesCleanup() error {
+	link, err := netlink.LinkByName(n.gateway)
+	if err != nil {
+		return nil // no gateway, nothing to remove
+	}
+	var errs []error
+	svc := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: n.serviceNextHop.AsSlice(),
+		Dst: &net.IPNet{IP: n.serviceCIDR.Addr().AsSlice(), Mask: net.CIDRMask(n.serviceCIDR.Bits(), 32)}}
+	if err := netlink.RouteDel(svc); err != nil && !errors.Is(err, unix.ESRCH) {
+		errs = append(errs, fmt.Errorf("remove route %s: %w", n.serviceCIDR, err))
+	}
+	if err := n.nodePortCleanup(n.serviceSNAT); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

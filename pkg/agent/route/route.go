@@ -28,12 +28,19 @@ type Client interface {
 	// EnsureRoutes makes the host routes through the gateway exactly
 	// routes: remote pod CIDR -> remote gateway IP.
 	EnsureRoutes(routes map[netip.Prefix]netip.Addr) error
-	// EnsureMasquerade masquerades traffic from podCIDR that does not leave
-	// through the gateway.
-	EnsureMasquerade(ctx context.Context, podCIDR netip.Prefix) error
+	// EnsureMasquerade masquerades traffic from sources (the pod CIDR,
+	// the services' source NAT address) that does not leave through the
+	// gateway.
+	EnsureMasquerade(ctx context.Context, sources []netip.Prefix) error
 	// EnsureNodePortRoute routes the node-port virtual IP into the
 	// gateway, to mac.
 	EnsureNodePortRoute(vip netip.Addr, mac net.HardwareAddr) error
+	// EnsureServiceRoutes routes the node's own connections to Services
+	// into the gateway: serviceCIDR through nextHop (an address routed
+	// to the gateway with a permanent neighbour), and snatIP, the source
+	// the bridge gives them towards endpoints outside the pod network, to
+	// mac.
+	EnsureServiceRoutes(serviceCIDR netip.Prefix, nextHop, snatIP netip.Addr, mac net.HardwareAddr) error
 	// SyncNodePorts hands the node ports to vip.
 	SyncNodePorts(ctx context.Context, vip netip.Addr, ports []NodePort) error
 	// Cleanup removes the routes and the nftables table.
@@ -46,6 +53,11 @@ type Netlink struct {
 	nft     knftables.Interface
 	// nodePortVIP is set once EnsureNodePortRoute ran, for Cleanup.
 	nodePortVIP netip.Addr
+	// serviceCIDR, serviceNextHop and serviceSNAT are set once
+	// EnsureServiceRoutes ran, for Cleanup.
+	serviceCIDR    netip.Prefix
+	serviceNextHop netip.Addr
+	serviceSNAT    netip.Addr
 }
 
 // New returns a Client for the gateway interface gateway.
@@ -97,7 +109,7 @@ func (n *Netlink) ConfigureGateway(name string, addr netip.Prefix, mtu int) (net
 
 // EnsureRoutes implements Client. Routes through the gateway that are not
 // wanted (nodes that left) are removed; the gateway's own connected route
-// is left alone.
+// and the Services' route are left alone.
 func (n *Netlink) EnsureRoutes(routes map[netip.Prefix]netip.Addr) error {
 	link, err := netlink.LinkByName(n.gateway)
 	if err != nil {
@@ -122,6 +134,9 @@ func (n *Netlink) EnsureRoutes(routes map[netip.Prefix]netip.Addr) error {
 		if want, ok := routes[p]; ok && want == gw.Unmap() {
 			continue
 		}
+		if p == n.serviceCIDR && gw.Unmap() == n.serviceNextHop {
+			continue // the Services' route (EnsureServiceRoutes)
+		}
 		if err := netlink.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) {
 			errs = append(errs, fmt.Errorf("remove route %s via %s: %w", p, gw, err))
 		}
@@ -143,7 +158,7 @@ func (n *Netlink) EnsureRoutes(routes map[netip.Prefix]netip.Addr) error {
 // EnsureMasquerade implements Client. Its chain (postrouting) is flushed
 // and rewritten in one nftables transaction; the node-port chains of the
 // same table are left alone.
-func (n *Netlink) EnsureMasquerade(ctx context.Context, podCIDR netip.Prefix) error {
+func (n *Netlink) EnsureMasquerade(ctx context.Context, sources []netip.Prefix) error {
 	tx := n.nft.NewTransaction()
 	tx.Add(&knftables.Table{Comment: knftables.PtrTo("antrea-agent: pod network")})
 	chain := &knftables.Chain{
@@ -154,11 +169,13 @@ func (n *Netlink) EnsureMasquerade(ctx context.Context, podCIDR netip.Prefix) er
 	}
 	tx.Add(chain)
 	tx.Flush(chain)
-	tx.Add(&knftables.Rule{
-		Chain:   "postrouting",
-		Rule:    knftables.Concat("ip saddr", podCIDR.String(), "oifname !=", n.gateway, "masquerade"),
-		Comment: knftables.PtrTo("pod traffic leaving the node"),
-	})
+	for _, src := range sources {
+		tx.Add(&knftables.Rule{
+			Chain:   "postrouting",
+			Rule:    knftables.Concat("ip saddr", src.String(), "oifname !=", n.gateway, "masquerade"),
+			Comment: knftables.PtrTo("pod traffic leaving the node"),
+		})
+	}
 	if err := n.nft.Run(ctx, tx); err != nil {
 		return fmt.Errorf("nftables masquerade rule: %w", err)
 	}
@@ -170,6 +187,11 @@ func (n *Netlink) Cleanup(ctx context.Context) error {
 	var errs []error
 	if err := n.EnsureRoutes(nil); err != nil {
 		errs = append(errs, err)
+	}
+	if n.serviceCIDR.IsValid() {
+		if err := n.serviceRoutesCleanup(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if n.nodePortVIP.IsValid() {
 		if err := n.nodePortCleanup(n.nodePortVIP); err != nil {
