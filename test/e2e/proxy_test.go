@@ -375,7 +375,11 @@ func TestProxyEndpointChurn(t *testing.T) {
 	// ports within the 30 s that the userspace datapath's conntrack keeps
 	// closed connections in TIME_WAIT, and a reused source port collides
 	// with its old entry (docs/troubleshooting.md): connections then fail
-	// whatever the endpoints do.
+	// whatever the endpoints do. Each connection has 5 s, three SYNs:
+	// the userspace datapath stops forwarding for a second or so while
+	// it removes a batch of ports (ten pods of a node going at once; seen
+	// as every worker timing out at the same instant with 2 s), and a
+	// connection sent to a deleted endpoint fails however long it waits.
 	type result struct {
 		ok     int
 		failed []string
@@ -393,7 +397,7 @@ func TestProxyEndpointChurn(t *testing.T) {
 				default:
 				}
 				time.Sleep(5 * time.Millisecond)
-				res, err := labprobe.Probe(c, netns, "tcp", vip, 2*time.Second)
+				res, err := labprobe.Probe(c, netns, "tcp", vip, 5*time.Second)
 				switch {
 				case err != nil:
 					r.failed = append(r.failed, fmt.Sprintf("%s: %v", time.Now().Format("15:04:05.000"), err))

@@ -62,6 +62,15 @@ func prepareUplink(lab layout.Lab, node string, addr netip.Prefix) error {
 			return fmt.Errorf("node %s uplink: %s: %w: %s", node, strings.Join(s, " "), err, strings.TrimSpace(string(out)))
 		}
 	}
+	// The userspace datapath reads eth0 frame by frame and drops what is
+	// larger than the MTU ("Dropped packet: Too big" in its log): the
+	// underlay's port towards the node segments TCP itself (the API
+	// server's answers, the external host's) rather than hand it
+	// segmentation-offload frames.
+	port := underlayPort(node)
+	if out, err := exec.Command("ip", "netns", "exec", lab.UnderlayNetns(), "ethtool", "-K", port, "tso", "off", "gso", "off").CombinedOutput(); err != nil {
+		return fmt.Errorf("node %s uplink: ethtool -K %s tso off gso off: %w: %s", node, port, err, strings.TrimSpace(string(out)))
+	}
 	return nil
 }
 

@@ -227,7 +227,7 @@ func buildUnderlay(lab layout.Lab, nodes []string) error {
 		{Netns: lab.ExternalNetns(), Port: "v-external", Addr: netip.PrefixFrom(layout.ExternalIP, mask)},
 	}
 	for i, n := range nodes {
-		hosts = append(hosts, underlay.Host{Netns: lab.NodeNetns(n), Port: "v-" + n, Addr: netip.PrefixFrom(layout.NodeIP(i+1), mask)})
+		hosts = append(hosts, underlay.Host{Netns: lab.NodeNetns(n), Port: underlayPort(n), Addr: netip.PrefixFrom(layout.NodeIP(i+1), mask)})
 	}
 	for _, h := range hosts {
 		if err := netnsutil.Create(h.Netns); err != nil {
@@ -244,6 +244,9 @@ func buildUnderlay(lab layout.Lab, nodes []string) error {
 	}
 	return nil
 }
+
+// underlayPort is the name of a node's port on the underlay switch.
+func underlayPort(node string) string { return "v-" + node }
 
 func startOVS(lab layout.Lab, nodes []string) error {
 	for _, n := range nodes {
