@@ -64,7 +64,7 @@ const (
 
 // Run starts the agent and blocks until ctx ends.
 func Run(ctx context.Context, cfg config.AgentConfig) error {
-	restCfg, err := restConfig(cfg.Kubeconfig)
+	restCfg, err := restConfig(cfg.Kubeconfig, cfg.KubeAPIServerOverride)
 	if err != nil {
 		return err
 	}
@@ -403,7 +403,10 @@ func sweepRounds(ctx context.Context, conn *of.Conn, br *ovsdb.Client, stale []u
 	return br.SetBridgeExternalIDs(ctx, map[string]string{staleRoundsKey: ""})
 }
 
-func restConfig(kubeconfig string) (*rest.Config, error) {
+// restConfig is the API client configuration: from kubeconfig, or
+// in-cluster (the ServiceAccount's token and CA), with the API server at
+// apiServer rather than the kubernetes Service's ClusterIP when set.
+func restConfig(kubeconfig, apiServer string) (*rest.Config, error) {
 	var cfg *rest.Config
 	var err error
 	if kubeconfig != "" {
@@ -413,6 +416,9 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client config: %w", err)
+	}
+	if apiServer != "" {
+		cfg.Host = apiServer
 	}
 	return cfg, nil
 }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"os"
 
 	"sigs.k8s.io/yaml"
@@ -60,6 +61,11 @@ type AgentConfig struct {
 	NodeName string `json:"nodeName"`
 	// Kubeconfig to reach the API; empty means in-cluster.
 	Kubeconfig string `json:"kubeconfig"`
+	// KubeAPIServerOverride is the API server's address
+	// ("https://host:port") for the in-cluster configuration, in place of
+	// the kubernetes Service's ClusterIP: the agent serves ClusterIPs
+	// itself, so it cannot reach one before it runs.
+	KubeAPIServerOverride string `json:"kubeAPIServerOverride,omitempty"`
 	// AntreaProxy configures the agent's service proxy.
 	AntreaProxy AntreaProxyConfig `json:"antreaProxy"`
 }
@@ -144,6 +150,17 @@ func (c AgentConfig) Validate() error {
 		return fmt.Errorf("cniBinDir: must not be empty")
 	case c.NodeName == "":
 		return fmt.Errorf("nodeName: must be set (or the NODE_NAME environment variable)")
+	}
+	if c.KubeAPIServerOverride != "" {
+		u, err := url.Parse(c.KubeAPIServerOverride)
+		switch {
+		case err != nil:
+			return fmt.Errorf("kubeAPIServerOverride %q: %w", c.KubeAPIServerOverride, err)
+		case u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/"):
+			return fmt.Errorf("kubeAPIServerOverride %q: must be https://HOST[:PORT]", c.KubeAPIServerOverride)
+		case c.Kubeconfig != "":
+			return fmt.Errorf("kubeAPIServerOverride %q: only for the in-cluster configuration, not with kubeconfig", c.KubeAPIServerOverride)
+		}
 	}
 	if p, err := netip.ParsePrefix(c.ServiceCIDR); err != nil {
 		return fmt.Errorf("serviceCIDR %q: %w", c.ServiceCIDR, err)

@@ -44,6 +44,12 @@ func TestLoad(t *testing.T) {
 		{"api socket is the cni socket", "nodeName: n1\napiSocket: /var/run/antrea/cni.sock\n", `apiSocket "/var/run/antrea/cni.sock": must differ from cniSocket`, nil},
 		{"empty api socket", "nodeName: n1\napiSocket: \"\"\n", "apiSocket: must not be empty", nil},
 		{"not yaml", "nodeName: [\n", "agent config", nil},
+		{"api server override", "nodeName: n1\nkubeAPIServerOverride: https://10.0.0.1:6443\n", "", func(t *testing.T, c AgentConfig) {
+			assert.Equal(t, "https://10.0.0.1:6443", c.KubeAPIServerOverride)
+		}},
+		{"api server override without https", "nodeName: n1\nkubeAPIServerOverride: 10.0.0.1:6443\n", `kubeAPIServerOverride "10.0.0.1:6443"`, nil},
+		{"api server override with a path", "nodeName: n1\nkubeAPIServerOverride: https://a:6443/x\n", "must be https://HOST[:PORT]", nil},
+		{"api server override with kubeconfig", "nodeName: n1\nkubeconfig: /k\nkubeAPIServerOverride: https://a:6443\n", "not with kubeconfig", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
