@@ -173,7 +173,7 @@ func (n *Netlink) EnsureMasquerade(ctx context.Context, sources []netip.Prefix) 
 		tx.Add(&knftables.Rule{
 			Chain:   "postrouting",
 			Rule:    knftables.Concat("ip saddr", src.String(), "oifname !=", n.gateway, "masquerade"),
-			Comment: knftables.PtrTo("pod traffic leaving the node"),
+			Comment: knftables.PtrTo("traffic from " + src.String() + " leaving the node"),
 		})
 	}
 	if err := n.nft.Run(ctx, tx); err != nil {
