@@ -368,7 +368,8 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 	}()
 
 	// Serve CNI, then tell the runtime we are here.
-	srv, err := cniserver.New(cniserver.Config{SocketPath: cfg.CNISocket, Configurator: pods})
+	srv, err := cniserver.New(cniserver.Config{SocketPath: cfg.CNISocket, Configurator: pods,
+		Observe: cniserver.NewMetrics(registry).Observe})
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -695,4 +696,69 @@ func TestProxyClusterIPFromNodes(t *testing.T) {
 		assert.True(t, ok, "the kubernetes Service from %s: %s", n, reply)
 		assert.Contains(t, reply, "HTTP request to an HTTPS server", "the API server answered %s", n)
 	}
+}
+
+// agentMetrics scrapes a node's agent /metrics (on its API socket).
+func agentMetrics(t *testing.T, l *Lab, node string) map[string]*dto.MetricFamily {
+	t.Helper()
+	sock := cluster.AgentAPISocket(l.Layout, node)
+	p := proxyUnderTest{name: node + " antrea-agent", metricsURL: "http://agent/metrics",
+		metrics: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+			}}}}
+	fams, err := scrape(context.Background(), p)
+	require.NoError(t, err, "the agent's /metrics parses as Prometheus text")
+	return fams
+}
+
+// counterValue sums the counter series of a family whose labels include
+// every one of labels.
+func counterValue(fams map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
+	var sum float64
+	for _, m := range fams[name].GetMetric() {
+		have := map[string]string{}
+		for _, lp := range m.GetLabel() {
+			have[lp.GetName()] = lp.GetValue()
+		}
+		match := true
+		for k, v := range labels {
+			if have[k] != v {
+				match = false
+			}
+		}
+		if match {
+			sum += m.GetCounter().GetValue()
+		}
+	}
+	return sum
+}
+
+// TestAgentMetrics scrapes an agent's /metrics: it parses, the Go runtime
+// and the proxy report, and the CNI counters and latency move when a pod
+// is created and deleted on the node.
+func TestAgentMetrics(t *testing.T) {
+	l := antreaLab
+	const ns = "agent-metrics"
+	createNamespace(t, l, ns)
+	c := ctx(t, 2*time.Minute)
+	before := agentMetrics(t, l, "node-1")
+	assert.Contains(t, before, "go_goroutines")
+	assert.GreaterOrEqual(t, gaugeValue(before, "antrea_agent_proxy_service_ports"), 1.0, "the kubernetes Service at least")
+	adds := counterValue(before, "antrea_agent_cni_requests_total", map[string]string{"command": "ADD", "code": "0"})
+	dels := counterValue(before, "antrea_agent_cni_requests_total", map[string]string{"command": "DEL"})
+
+	createPods(t, l, c, servingPod(ns, "counted", "node-1"))
+	require.NoError(t, l.Client.CoreV1().Pods(ns).Delete(c, "counted", metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))}))
+	require.Eventually(t, func() bool {
+		after := agentMetrics(t, l, "node-1")
+		return counterValue(after, "antrea_agent_cni_requests_total", map[string]string{"command": "ADD", "code": "0"}) >= adds+1 &&
+			counterValue(after, "antrea_agent_cni_requests_total", map[string]string{"command": "DEL"}) >= dels+1
+	}, time.Minute, 200*time.Millisecond, "the pod's ADD and DEL are counted")
+	after := agentMetrics(t, l, "node-1")
+	var count uint64
+	for _, m := range after["antrea_agent_cni_request_duration_seconds"].GetMetric() {
+		count += m.GetHistogram().GetSampleCount()
+	}
+	assert.GreaterOrEqual(t, count, uint64(2), "their latency is observed")
 }
