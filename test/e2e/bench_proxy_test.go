@@ -90,6 +90,16 @@ type proxyUnderTest struct {
 	pid                                           int
 }
 
+// agentMetricsSource reads a node's agent's /metrics on its API socket.
+func agentMetricsSource(l *Lab, node string) proxyUnderTest {
+	sock := cluster.AgentAPISocket(l.Layout, node)
+	return proxyUnderTest{name: node + " antrea-agent", metricsURL: "http://agent/metrics",
+		metrics: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+			}}}}
+}
+
 func benchServiceSync(l *Lab, sizes []int, changes int) ([]serviceSyncRow, error) {
 	c, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
@@ -105,15 +115,9 @@ func benchServiceSync(l *Lab, sizes []int, changes int) ([]serviceSyncRow, error
 	if err != nil {
 		return nil, err
 	}
-	sock := cluster.AgentAPISocket(l.Layout, "node-1")
-	ours := proxyUnderTest{name: "antrea-agent",
-		metrics: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-			}}},
-		metricsURL: "http://agent/metrics",
-		lastSync:   "antrea_agent_proxy_last_sync_timestamp_seconds", syncDuration: "antrea_agent_proxy_sync_duration_seconds",
-		programming: "antrea_agent_proxy_network_programming_duration_seconds", services: "antrea_agent_proxy_service_ports"}
+	ours := agentMetricsSource(l, "node-1")
+	ours.lastSync, ours.syncDuration = "antrea_agent_proxy_last_sync_timestamp_seconds", "antrea_agent_proxy_sync_duration_seconds"
+	ours.programming, ours.services = "antrea_agent_proxy_network_programming_duration_seconds", "antrea_agent_proxy_service_ports"
 	kube := proxyUnderTest{name: "kube-proxy",
 		metrics: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 			DialContext: netnsutil.Dialer(l.Layout.NodeNetns("node-2"))}},
@@ -389,8 +393,6 @@ func kubeBinary(name string) (string, error) {
 	return "", fmt.Errorf("no k8s.io/kubernetes version in hack/tools/kubernetes/go.mod")
 }
 
-var labProcMu sync.Mutex
-
 func findLabProcess(l *Lab, name string) (proc.Record, error) {
 	recs, err := proc.Load(l.Layout.PIDDir())
 	if err != nil {
@@ -405,8 +407,6 @@ func findLabProcess(l *Lab, name string) (proc.Record, error) {
 }
 
 func stopLabProcess(l *Lab, name string) error {
-	labProcMu.Lock()
-	defer labProcMu.Unlock()
 	rec, err := findLabProcess(l, name)
 	if err != nil {
 		return err
@@ -418,8 +418,6 @@ func stopLabProcess(l *Lab, name string) error {
 // again with the same command line; it returns the new record and the
 // time just before the start.
 func restartLabProcess(l *Lab, name string) (proc.Record, time.Time, error) {
-	labProcMu.Lock()
-	defer labProcMu.Unlock()
 	rec, err := findLabProcess(l, name)
 	if err != nil {
 		return proc.Record{}, time.Time{}, err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
-	"github.com/ovs-cni/antrea/pkg/lab/cluster"
 	"github.com/ovs-cni/antrea/pkg/lab/layout"
 	labprobe "github.com/ovs-cni/antrea/pkg/lab/probe"
 )
@@ -610,12 +608,7 @@ func TestProxyServiceWith5000Endpoints(t *testing.T) {
 	// node-1's agent has realized every endpoint. (ovs-ofctl cannot show
 	// the group: a group description is one OpenFlow message of at most
 	// 64 KiB, about 900 buckets; the connections below are the proof.)
-	sock := cluster.AgentAPISocket(l.Layout, "node-1")
-	metrics := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		}}}
-	agent := proxyUnderTest{name: "antrea-agent", metrics: metrics, metricsURL: "http://agent/metrics"}
+	agent := agentMetricsSource(l, "node-1")
 	var realized float64
 	require.Eventually(t, func() bool {
 		fams, err := scrape(c, agent)
@@ -701,13 +694,7 @@ func TestProxyClusterIPFromNodes(t *testing.T) {
 // agentMetrics scrapes a node's agent /metrics (on its API socket).
 func agentMetrics(t *testing.T, l *Lab, node string) map[string]*dto.MetricFamily {
 	t.Helper()
-	sock := cluster.AgentAPISocket(l.Layout, node)
-	p := proxyUnderTest{name: node + " antrea-agent", metricsURL: "http://agent/metrics",
-		metrics: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-			}}}}
-	fams, err := scrape(context.Background(), p)
+	fams, err := scrape(context.Background(), agentMetricsSource(l, node))
 	require.NoError(t, err, "the agent's /metrics parses as Prometheus text")
 	return fams
 }

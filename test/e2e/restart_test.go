@@ -20,15 +20,8 @@ func restartKubelet(t *testing.T, l *Lab, node string, during func()) {
 // starts it again with the same command line.
 func restartProcess(t *testing.T, l *Lab, name string, during func()) {
 	t.Helper()
-	recs, err := proc.Load(l.Layout.PIDDir())
+	rec, err := findLabProcess(l, name)
 	require.NoError(t, err)
-	var rec *proc.Record
-	for i := range recs {
-		if recs[i].Name == name {
-			rec = &recs[i]
-		}
-	}
-	require.NotNil(t, rec, "no pid record for %s", name)
 	require.True(t, rec.Alive())
 	require.NoError(t, rec.Stop(5*time.Second))
 	if during != nil {

@@ -72,9 +72,3 @@ func (a *Allocator) Release(key string) (uint32, bool) {
 	a.free = slices.Insert(a.free, i, id)
 	return id, true
 }
-
-// Has reports whether key holds an id.
-func (a *Allocator) Has(key string) bool {
-	_, ok := a.ids[key]
-	return ok
-}

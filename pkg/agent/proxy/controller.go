@@ -76,7 +76,10 @@ type Controller struct {
 	waiting   map[string]map[string]bool // claim -> Services with a duplicate of it
 	pending   map[string]bool            // port Keys the switch may not have as the model says
 	nodePorts map[string]route.NodePort  // by port Key
-	endpoints int                        // buckets of the model's ports
+	// nodePortsChanged: nodePorts changed since they were last handed
+	// to host.
+	nodePortsChanged bool
+	endpoints        int // buckets of the model's ports
 
 	// What the switch has. ReplayGroups reads it from the OpenFlow
 	// connection's goroutine.
@@ -446,9 +449,11 @@ func (c *Controller) setPort(key string, st *portState, sp *ServicePort) []strin
 		}
 	}
 	c.pending[key] = true
+	oldNP, hadNP := c.nodePorts[key]
 	if st == nil {
 		delete(c.ports, key)
 		delete(c.nodePorts, key)
+		c.nodePortsChanged = c.nodePortsChanged || hadNP
 		return released
 	}
 	c.ports[key] = st
@@ -460,9 +465,12 @@ func (c *Controller) setPort(key string, st *portState, sp *ServicePort) []strin
 		}
 	}
 	if sp.NodePort != 0 {
-		c.nodePorts[key] = route.NodePort{Protocol: strings.ToLower(string(sp.Protocol)), Port: sp.NodePort, Local: sp.ExternalTrafficPolicyLocal}
+		np := route.NodePort{Protocol: strings.ToLower(string(sp.Protocol)), Port: sp.NodePort, Local: sp.ExternalTrafficPolicyLocal}
+		c.nodePorts[key] = np
+		c.nodePortsChanged = c.nodePortsChanged || !hadNP || oldNP != np
 	} else {
 		delete(c.nodePorts, key)
+		c.nodePortsChanged = c.nodePortsChanged || hadNP
 	}
 	return released
 }
@@ -574,9 +582,9 @@ func setOrDelete[V any](m map[string][]V, key string, v []V) {
 func sameGroup(a, b of.GroupEntry) bool { return a.String() == b.String() }
 
 // syncNodePorts hands the model's node ports to the node's stack when
-// they changed.
+// they changed (and on the first sync).
 func (c *Controller) syncNodePorts(ctx context.Context) error {
-	if c.host == nil {
+	if c.host == nil || (c.hostPorts != nil && !c.nodePortsChanged) {
 		return nil
 	}
 	want := make([]route.NodePort, 0, len(c.nodePorts))
@@ -593,13 +601,12 @@ func (c *Controller) syncNodePorts(ctx context.Context) error {
 		}
 		return want[i].Protocol < want[j].Protocol
 	})
-	if c.hostPorts != nil && slices.Equal(want, c.hostPorts) {
-		return nil
+	if c.hostPorts == nil || !slices.Equal(want, c.hostPorts) {
+		if err := c.host.SyncNodePorts(ctx, agentof.NodePortVirtualIP, want); err != nil {
+			return err
+		}
 	}
-	if err := c.host.SyncNodePorts(ctx, agentof.NodePortVirtualIP, want); err != nil {
-		return err
-	}
-	c.hostPorts = want
+	c.hostPorts, c.nodePortsChanged = want, false
 	return nil
 }
 

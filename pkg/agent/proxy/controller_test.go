@@ -71,10 +71,14 @@ func (g *fakeGroups) Apply(_ context.Context, ch of.Change) error {
 	return nil
 }
 
-type fakeHost struct{ ports []route.NodePort }
+type fakeHost struct {
+	ports []route.NodePort
+	calls int
+}
 
 func (h *fakeHost) SyncNodePorts(_ context.Context, _ netip.Addr, ports []route.NodePort) error {
 	h.ports = ports
+	h.calls++
 	return nil
 }
 
@@ -319,6 +323,13 @@ func TestControllerNodePorts(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, f.sync(f.hasSlice("web-1", 1)))
 	assert.Equal(t, []route.NodePort{{Protocol: "tcp", Port: 30080, Local: true}}, f.host.ports)
+
+	// An endpoint change leaves the node ports alone.
+	calls := f.host.calls
+	_, err = f.client.DiscoveryV1().EndpointSlices("default").Update(ctx, slice("web", "web-1", 8080, "10.10.0.4"), metav1.UpdateOptions{})
+	require.NoError(t, err)
+	require.NoError(t, f.sync(func() bool { return f.bucketIPsInCache("web-1", "10.10.0.4") }))
+	assert.Equal(t, calls, f.host.calls, "no node-port change, no call to the host")
 
 	svc.Spec.Type = corev1.ServiceTypeClusterIP
 	svc.Spec.Ports[0].NodePort = 0

@@ -46,17 +46,26 @@ func (n *Netlink) EnsureNodePortRoute(vip netip.Addr, mac net.HardwareAddr) erro
 	if err != nil {
 		return fmt.Errorf("find gateway %s: %w", n.gateway, err)
 	}
-	neigh := &netlink.Neigh{LinkIndex: link.Attrs().Index, Family: unix.AF_INET, State: netlink.NUD_PERMANENT,
-		IP: vip.AsSlice(), HardwareAddr: mac}
-	if err := netlink.NeighSet(neigh); err != nil {
-		return fmt.Errorf("neighbour %s lladdr %s dev %s: %w", vip, mac, n.gateway, err)
-	}
-	r := &netlink.Route{LinkIndex: link.Attrs().Index, Scope: netlink.SCOPE_LINK,
-		Dst: &net.IPNet{IP: vip.AsSlice(), Mask: net.CIDRMask(32, 32)}}
-	if err := netlink.RouteReplace(r); err != nil {
-		return fmt.Errorf("route %s dev %s: %w", vip, n.gateway, err)
+	if err := n.routeToMAC(link, vip, mac); err != nil {
+		return err
 	}
 	n.nodePortVIP = vip
+	return nil
+}
+
+// routeToMAC routes ip into the gateway with a permanent neighbour entry
+// to mac; nodePortCleanup removes both.
+func (n *Netlink) routeToMAC(link netlink.Link, ip netip.Addr, mac net.HardwareAddr) error {
+	neigh := &netlink.Neigh{LinkIndex: link.Attrs().Index, Family: unix.AF_INET, State: netlink.NUD_PERMANENT,
+		IP: ip.AsSlice(), HardwareAddr: mac}
+	if err := netlink.NeighSet(neigh); err != nil {
+		return fmt.Errorf("neighbour %s lladdr %s dev %s: %w", ip, mac, n.gateway, err)
+	}
+	r := &netlink.Route{LinkIndex: link.Attrs().Index, Scope: netlink.SCOPE_LINK,
+		Dst: &net.IPNet{IP: ip.AsSlice(), Mask: net.CIDRMask(32, 32)}}
+	if err := netlink.RouteReplace(r); err != nil {
+		return fmt.Errorf("route %s dev %s: %w", ip, n.gateway, err)
+	}
 	return nil
 }
 
@@ -116,7 +125,7 @@ func (n *Netlink) SyncNodePorts(ctx context.Context, vip netip.Addr, ports []Nod
 	return nil
 }
 
-// nodePortCleanup removes the node-port route and neighbour of vip.
+// nodePortCleanup removes the route and neighbour of vip (routeToMAC).
 func (n *Netlink) nodePortCleanup(vip netip.Addr) error {
 	link, err := netlink.LinkByName(n.gateway)
 	if err != nil {
@@ -147,15 +156,8 @@ func (n *Netlink) EnsureServiceRoutes(serviceCIDR netip.Prefix, nextHop, snatIP 
 	if err != nil {
 		return fmt.Errorf("find gateway %s: %w", n.gateway, err)
 	}
-	neigh := &netlink.Neigh{LinkIndex: link.Attrs().Index, Family: unix.AF_INET, State: netlink.NUD_PERMANENT,
-		IP: snatIP.AsSlice(), HardwareAddr: mac}
-	if err := netlink.NeighSet(neigh); err != nil {
-		return fmt.Errorf("neighbour %s lladdr %s dev %s: %w", snatIP, mac, n.gateway, err)
-	}
-	snat := &netlink.Route{LinkIndex: link.Attrs().Index, Scope: netlink.SCOPE_LINK,
-		Dst: &net.IPNet{IP: snatIP.AsSlice(), Mask: net.CIDRMask(32, 32)}}
-	if err := netlink.RouteReplace(snat); err != nil {
-		return fmt.Errorf("route %s dev %s: %w", snatIP, n.gateway, err)
+	if err := n.routeToMAC(link, snatIP, mac); err != nil {
+		return err
 	}
 	svc := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: nextHop.AsSlice(), Flags: int(netlink.FLAG_ONLINK),
 		Dst: &net.IPNet{IP: serviceCIDR.Addr().AsSlice(), Mask: net.CIDRMask(serviceCIDR.Bits(), 32)}}
