@@ -14,12 +14,12 @@ LDFLAGS := -X github.com/ovs-cni/antrea/pkg/lab/cli.KubeVersion=$(KUBE_VERSION)
 LAB_NODES ?= 2
 E2E_TIMEOUT ?= 40m
 
-BINARIES := antrea-agent antrea-controller antrea-cni antrea-lab antrea-lab-kubelet lab-agnhost
+BINARIES := antrea-agent antrea-controller antrea-cni antrea-ovs antrea-lab antrea-lab-kubelet lab-agnhost
 CNI_PLUGINS := github.com/containernetworking/plugins/plugins/main/bridge \
                github.com/containernetworking/plugins/plugins/ipam/host-local \
                github.com/containernetworking/plugins/plugins/main/loopback
 
-.PHONY: all build deps kube lab lab-down test unit e2e bench lint generate clean
+.PHONY: all build deps kube lab lab-down test unit e2e bench lint generate manifest manifest-check clean
 
 all: build
 
@@ -48,7 +48,16 @@ e2e: deps build kube
 	@mkdir -p _output
 	$(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/ 2>&1 | tee _output/e2e.log; exit $${PIPESTATUS[0]}
 
-test: deps lint unit e2e
+test: deps lint manifest-check unit e2e
+
+# build/yamls/antrea.yml from its kustomize sources in build/yamls/base.
+manifest: kube
+	hack/generate-manifest.sh $(KUBE_BIN)/kubectl > build/yamls/antrea.yml
+
+# CI: the checked-in manifest is what its sources render to.
+manifest-check: kube
+	@hack/generate-manifest.sh $(KUBE_BIN)/kubectl | diff -u build/yamls/antrea.yml - \
+		|| { echo "build/yamls/antrea.yml is out of date: run 'make manifest' and commit it"; exit 1; }
 
 bench: deps build kube
 	@mkdir -p _output

@@ -6,6 +6,8 @@ lab="$(cd "$(dirname "$0")/.." && pwd)/bin/antrea-lab"
 
 echo "== nodes"
 "$lab" kubectl -- get nodes -o wide
+echo "== antrea, deployed from build/yamls/antrea.yml"
+"$lab" kubectl -- get pods -n kube-system -l app=antrea -o wide
 echo "== a Deployment of 4 pods"
 "$lab" kubectl -- create namespace demo --dry-run=client -o yaml | "$lab" kubectl -- apply -f -
 "$lab" kubectl -- apply -f - <<'YAML'

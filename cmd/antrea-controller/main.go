@@ -17,15 +17,22 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
+	aggregator "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
 
+	"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1"
 	"github.com/ovs-cni/antrea/pkg/apiserver"
+	"github.com/ovs-cni/antrea/pkg/controller/apiservice"
+	"github.com/ovs-cni/antrea/pkg/controller/config"
 	"github.com/ovs-cni/antrea/pkg/controller/networkpolicy"
+	"github.com/ovs-cni/antrea/pkg/kubeclient"
 )
 
+// APIServiceName is the APIService the controller's API is registered as.
+var APIServiceName = v1beta1.SchemeGroupVersion.Version + "." + v1beta1.GroupName
+
 func main() {
-	var kubeconfig string
+	var kubeconfig, configFile string
 	var verbosity int
 	server := apiserver.NewOptions()
 	cmd := &cobra.Command{
@@ -41,10 +48,31 @@ func main() {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			defer klog.Flush()
-			return run(ctx, kubeconfig, server)
+			cfg := config.Default()
+			if configFile != "" {
+				var err error
+				if cfg, err = config.Load(configFile); err != nil {
+					return err
+				}
+			}
+			if cmd.Flags().Changed("kubeconfig") {
+				cfg.Kubeconfig = kubeconfig
+				if err := cfg.Validate(); err != nil {
+					return fmt.Errorf("--kubeconfig: %w", err)
+				}
+			}
+			if !cmd.Flags().Changed("secure-port") {
+				server.SecureServing.BindPort = cfg.APIPort
+			}
+			if !cfg.SelfSigned() && !cmd.Flags().Changed("tls-cert-file") {
+				server.SecureServing.ServerCert.CertKey.CertFile = cfg.TLSCertFile
+				server.SecureServing.ServerCert.CertKey.KeyFile = cfg.TLSPrivateKeyFile
+			}
+			return run(ctx, cfg, server)
 		},
 	}
 	flags := cmd.Flags()
+	flags.StringVar(&configFile, "config", "", "the controller's configuration file (antrea-controller.conf); flags given explicitly win over it")
 	flags.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the API server (default: in-cluster); also used to delegate authentication and authorization")
 	flags.IntVarP(&verbosity, "v", "v", 0, "log verbosity")
 	server.SecureServing.AddFlags(flags)
@@ -56,8 +84,9 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, kubeconfig string, serverOpts *apiserver.Options) error {
-	cfg, err := clientConfig(kubeconfig)
+func run(ctx context.Context, cc config.ControllerConfig, serverOpts *apiserver.Options) error {
+	kubeconfig := cc.Kubeconfig
+	cfg, err := kubeclient.Config(kubeconfig, cc.KubeAPIServerOverride)
 	if err != nil {
 		return err
 	}
@@ -92,6 +121,14 @@ func run(ctx context.Context, kubeconfig string, serverOpts *apiserver.Options) 
 		return err
 	}
 	g, ctx := errgroup.WithContext(ctx)
+	if ca := server.CABundle(); ca != nil {
+		ac, err := aggregator.NewForConfig(cfg)
+		if err != nil {
+			return fmt.Errorf("apiregistration client: %w", err)
+		}
+		pub := apiservice.Publisher{Client: ac.ApiregistrationV1(), Name: APIServiceName, CABundle: ca}
+		g.Go(func() error { pub.Run(ctx); return nil })
+	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
 	g.Go(func() error { return controller.Run(ctx) })
@@ -108,19 +145,4 @@ func run(ctx context.Context, kubeconfig string, serverOpts *apiserver.Options) 
 		return nil
 	}
 	return err
-}
-
-func clientConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig == "" {
-		cfg, err := rest.InClusterConfig()
-		if err != nil {
-			return nil, fmt.Errorf("in-cluster config (pass --kubeconfig outside a cluster): %w", err)
-		}
-		return cfg, nil
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("load --kubeconfig %s: %w", kubeconfig, err)
-	}
-	return cfg, nil
 }

@@ -86,6 +86,7 @@ func newRunContainerCommand() *cobra.Command {
 	f.StringVar(&opts.Netns, "netns", "", "network namespace path to enter (empty: stay)")
 	f.StringVar(&opts.Workdir, "workdir", "", "working directory")
 	f.StringArrayVar(&mounts, "mount", nil, "bind mount SRC:DST[:ro] (repeatable)")
+	f.StringArrayVar(&opts.KeepShared, "keep-shared", nil, "mount point that stays shared with the caller's mount namespace (repeatable)")
 	f.StringVar(&podUID, "pod-uid", "", "UID of the pod (marks the process)")
 	return cmd
 }

@@ -6,6 +6,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -28,7 +29,6 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
 	"github.com/vishvananda/netlink"
@@ -45,6 +45,8 @@ import (
 	"github.com/ovs-cni/antrea/pkg/agent/policysync"
 	"github.com/ovs-cni/antrea/pkg/agent/proxy"
 	"github.com/ovs-cni/antrea/pkg/agent/route"
+	"github.com/ovs-cni/antrea/pkg/agent/uninstall"
+	"github.com/ovs-cni/antrea/pkg/kubeclient"
 	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
 	"github.com/ovs-cni/antrea/pkg/ovs/ovsdb"
 	"github.com/ovs-cni/antrea/pkg/ovs/unixctl"
@@ -64,7 +66,7 @@ const (
 
 // Run starts the agent and blocks until ctx ends.
 func Run(ctx context.Context, cfg config.AgentConfig) error {
-	restCfg, err := restConfig(cfg.Kubeconfig, cfg.KubeAPIServerOverride)
+	restCfg, err := kubeclient.Config(cfg.Kubeconfig, cfg.KubeAPIServerOverride)
 	if err != nil {
 		return err
 	}
@@ -81,6 +83,7 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 	if err != nil {
 		return err
 	}
+	uninstallWatch := watchUninstall(ctx, client)
 	node, err := waitForPodCIDR(ctx, client, cfg.NodeName)
 	if err != nil {
 		return err
@@ -265,13 +268,9 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 			return nil
 		},
 	})
-	// The plugins first (Restore may release addresses through host-local);
-	// the conflist, which sends pods our way, last.
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find own executable: %w", err)
-	}
-	if err := cniinstall.InstallBinaries(filepath.Dir(exe), cfg.CNIBinDir); err != nil {
+	// Restore may release addresses through host-local, which the
+	// install-cni init container put in place.
+	if err := cniinstall.CheckInstalled(cfg.CNIBinDir); err != nil {
 		return err
 	}
 	exists, err := podsOnNode(ctx, client, cfg.NodeName)
@@ -361,8 +360,18 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 		return err
 	}
 
+	var ready atomic.Bool
+	readiness := func() error {
+		switch {
+		case !ready.Load():
+			return fmt.Errorf("not serving CNI yet")
+		case !conn.Connected():
+			return fmt.Errorf("not connected to OVS")
+		}
+		return nil
+	}
 	go func() {
-		if err := agentapi.Serve(ctx, cfg.APISocket, agentapi.Sources{NetworkPolicies: policies.LastRealized, Metrics: registry}); err != nil {
+		if err := agentapi.Serve(ctx, cfg.APISocket, agentapi.Sources{NetworkPolicies: policies.LastRealized, Metrics: registry, Ready: readiness}); err != nil {
 			klog.ErrorS(err, "The agent API stopped")
 		}
 	}()
@@ -376,11 +385,77 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	if err := cniinstall.WriteConfig(cfg.CNIConfDir, cfg.CNISocket); err != nil {
-		return err
-	}
+	ready.Store(true)
 	klog.InfoS("Agent ready", "node", cfg.NodeName, "round", round, "pods", len(pods.Pods()))
-	return srv.Serve(ctx)
+	err = srv.Serve(ctx)
+	if uninstallWatch != nil {
+		// ctx has ended: a short context of its own for the last reads
+		// and the cleanup.
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if uninstallWatch.Uninstalling(cctx) {
+			return cleanupNode(cctx, cfg, br, routes)
+		}
+	}
+	return err
+}
+
+// watchUninstall starts following the agent's DaemonSet when the agent
+// runs in a pod (POD_NAMESPACE and POD_NAME set); nil otherwise.
+func watchUninstall(ctx context.Context, client kubernetes.Interface) *uninstall.Watcher {
+	ns, name := os.Getenv("POD_NAMESPACE"), os.Getenv("POD_NAME")
+	if ns == "" || name == "" {
+		klog.InfoS("Not running in a pod (POD_NAMESPACE/POD_NAME unset): the node is never cleaned up on exit")
+		return nil
+	}
+	owner, err := uninstall.Owner(ctx, client, ns, name)
+	if err != nil {
+		klog.ErrorS(err, "Cannot find the agent's DaemonSet: the node is never cleaned up on exit")
+		return nil
+	}
+	w := uninstall.NewWatcher(client, ns, owner)
+	go w.Run(ctx)
+	return w
+}
+
+// cleanupNode takes away what the agent put on the node, once Antrea is
+// uninstalled: the bridge with its flows and ports (and the host ends of
+// the pods' veths), routes, nftables, the CNI config and plugin, the IPAM
+// store.
+func cleanupNode(ctx context.Context, cfg config.AgentConfig, br *ovsdb.Client, routes *route.Netlink) error {
+	klog.InfoS("Antrea is uninstalled: removing the agent's bridge, routes, nftables and CNI config from the node", "node", cfg.NodeName)
+	var errs []error
+	ports, err := br.ListPorts(ctx)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if err := cniinstall.Uninstall(cfg.CNIBinDir, cfg.CNIConfDir); err != nil {
+		errs = append(errs, err)
+	}
+	if err := br.DeleteBridge(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	for _, p := range ports {
+		if p.ExternalIDs[podconfig.KeyContainerID] == "" {
+			continue
+		}
+		if l, err := netlink.LinkByName(p.Name); err == nil {
+			if err := netlink.LinkDel(l); err != nil {
+				errs = append(errs, fmt.Errorf("delete pod interface %s: %w", p.Name, err))
+			}
+		}
+	}
+	if err := routes.Cleanup(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := os.RemoveAll(filepath.Join(cfg.StateDir, "ipam")); err != nil {
+		errs = append(errs, fmt.Errorf("remove IPAM store: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("clean up node %s: %w", cfg.NodeName, err)
+	}
+	klog.InfoS("Node cleaned up", "node", cfg.NodeName, "podInterfaces", len(ports))
+	return nil
 }
 
 // GatewayMAC is the fixed MAC of the gateway port: locally administered,
@@ -402,26 +477,6 @@ func sweepRounds(ctx context.Context, conn *of.Conn, br *ovsdb.Client, stale []u
 		klog.InfoS("Swept the flows of earlier rounds", "rounds", stale)
 	}
 	return br.SetBridgeExternalIDs(ctx, map[string]string{staleRoundsKey: ""})
-}
-
-// restConfig is the API client configuration: from kubeconfig, or
-// in-cluster (the ServiceAccount's token and CA), with the API server at
-// apiServer rather than the kubernetes Service's ClusterIP when set.
-func restConfig(kubeconfig, apiServer string) (*rest.Config, error) {
-	var cfg *rest.Config
-	var err error
-	if kubeconfig != "" {
-		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
-	} else {
-		cfg, err = rest.InClusterConfig()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client config: %w", err)
-	}
-	if apiServer != "" {
-		cfg.Host = apiServer
-	}
-	return cfg, nil
 }
 
 func waitForPodCIDR(ctx context.Context, client kubernetes.Interface, name string) (*corev1.Node, error) {

@@ -63,19 +63,34 @@ func (o *Options) Validate() []error {
 
 // Server is the controller's API server.
 type Server struct {
-	generic *genericapiserver.GenericAPIServer
+	generic  *genericapiserver.GenericAPIServer
+	caBundle []byte
 }
+
+// ServiceDNSNames are the names the aggregator dials the controller by
+// (the Service kube-system/antrea); a self-signed certificate covers them.
+var ServiceDNSNames = []string{"antrea.kube-system.svc", "antrea.kube-system.svc.cluster.local"}
+
+// CABundle is the PEM of the self-signed serving certificate and its CA,
+// for the APIService to trust; nil when the certificate came from files.
+func (s *Server) CABundle() []byte { return s.caBundle }
 
 // New builds the server for the objects of sources.
 func New(o *Options, sources Sources) (*Server, error) {
 	if errs := o.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("api server options: %v", errs)
 	}
+	var caBundle []byte
 	if o.SecureServing.ServerCert.CertKey.CertFile == "" {
-		// A self-signed certificate, for the APIService to trust when it
-		// does not carry a CA bundle (insecureSkipTLSVerify).
-		if err := o.SecureServing.MaybeDefaultWithSelfSignedCerts("antrea", []string{"antrea.kube-system.svc"}, []net.IP{net.ParseIP("127.0.0.1")}); err != nil {
+		// A self-signed certificate kept in memory (no certificate
+		// directory): the controller publishes its CA in the APIService,
+		// and a new one at every start.
+		o.SecureServing.ServerCert.CertDirectory = ""
+		if err := o.SecureServing.MaybeDefaultWithSelfSignedCerts("antrea", ServiceDNSNames, []net.IP{net.ParseIP("127.0.0.1")}); err != nil {
 			return nil, fmt.Errorf("create self-signed certificate: %w", err)
+		}
+		if gen := o.SecureServing.ServerCert.GeneratedCert; gen != nil {
+			caBundle, _ = gen.CurrentCertKeyContent()
 		}
 	}
 	cfg := genericapiserver.NewRecommendedConfig(Codecs)
@@ -111,7 +126,7 @@ func New(o *Options, sources Sources) (*Server, error) {
 	if err := generic.InstallAPIGroup(&info); err != nil {
 		return nil, fmt.Errorf("install %s: %w", v1beta1.GroupName, err)
 	}
-	return &Server{generic: generic}, nil
+	return &Server{generic: generic, caBundle: caBundle}, nil
 }
 
 // Run serves until ctx ends.

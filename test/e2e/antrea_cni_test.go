@@ -48,7 +48,7 @@ func runCNI(t *testing.T, l *Lab, node, command, containerID, netns, podName str
 
 func cniConf(l *Lab, node, version string, prev json.RawMessage) []byte {
 	c := map[string]any{"cniVersion": version, "name": "antrea", "type": "antrea",
-		"cniSocket": filepath.Join(l.Layout.NodeDir(node), "antrea", "cni.sock")}
+		"cniSocket": l.Layout.NodePath(node, "/var/run/antrea/cni.sock")}
 	if prev != nil {
 		c["prevResult"] = prev
 	}
@@ -191,7 +191,10 @@ func assertNoLeaks(t *testing.T, l *Lab) {
 					veths++
 				}
 			}
-			entries, _ := os.ReadDir(filepath.Join(l.Layout.NodeDir(n), "antrea", "ipam", "antrea"))
+			entries, err := os.ReadDir(l.Layout.NodePath(n, "/var/lib/antrea/ipam/antrea"))
+			if err != nil && !os.IsNotExist(err) {
+				problems = append(problems, fmt.Sprintf("%s: IPAM store: %v", n, err))
+			}
 			ips := 0
 			for _, e := range entries {
 				if ipFile.MatchString(e.Name()) {

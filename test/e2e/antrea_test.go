@@ -318,7 +318,7 @@ func TestAntreaAgentRestart(t *testing.T) {
 	stream := startHTTPStream(t, l.Layout.PodNetns(src.UID), net.JoinHostPort(dst.Status.PodIP, "80"))
 	ping, pingOut := startPing(l, ns+"/"+src.Name, dst.Status.PodIP, 60)
 	time.Sleep(time.Second)
-	restartProcess(t, l, "node-1-antrea-agent", nil)
+	restartAgent(t, l, "node-1", nil)
 	_ = ping.Wait()
 	n, err := stream.finish()
 	require.NoError(t, err, "the TCP connection across the restart broke after %d requests", n)
@@ -353,33 +353,6 @@ func TestAntreaVswitchdRestart(t *testing.T) {
 		}
 	}
 	t.Logf("connectivity back %.2fs after ovs-vswitchd restarted", time.Since(start).Seconds())
-}
-
-// TestAntreaGeneve brings up a 2-node lab whose agents use Geneve: tun0 is
-// a geneve port and pods on different nodes reach each other through it.
-func TestAntreaGeneve(t *testing.T) {
-	l, err := NewLab("e2e-geneve")
-	require.NoError(t, err)
-	_, _, _ = l.Run("down")
-	require.NoError(t, l.Up("--nodes", "2", "--cni", "antrea", "--tunnel-type", "geneve"))
-	defer func() { assert.NoError(t, l.Down()) }()
-	out := l.mustRun(t, "node-exec", "node-1", "--", "ovs-vsctl", "show")
-	assert.Contains(t, out, "type: geneve")
-	assert.Contains(t, out, "options: {key=flow, remote_ip=flow}")
-
-	const ns = "geneve"
-	createNamespace(t, l, ns)
-	c := ctx(t, 2*time.Minute)
-	for _, n := range []string{"node-1", "node-2"} {
-		_, err := l.Client.CoreV1().Pods(ns).Create(c, servingPod(ns, n, n), metav1.CreateOptions{})
-		require.NoError(t, err)
-	}
-	pods := waitPods(t, l, ns, "", time.Minute, allRunningReady(2))
-	byName := map[string]corev1.Pod{pods[0].Name: pods[0], pods[1].Name: pods[1]}
-	for _, proto := range []string{"tcp", "udp"} {
-		out := l.mustRun(t, "probe", "--from", ns+"/node-1", "--to", net.JoinHostPort(byName["node-2"].Status.PodIP, "80"), "--protocol", proto, "--timeout", "3s")
-		assert.Contains(t, out, `"node-2"`)
-	}
 }
 
 // podMAC is the MAC of a pod's eth0.

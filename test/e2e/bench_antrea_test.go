@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,7 +21,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ovs-cni/antrea/pkg/lab/netnsutil"
-	"github.com/ovs-cni/antrea/pkg/lab/proc"
 	"github.com/ovs-cni/antrea/pkg/ovs/ovstest"
 )
 
@@ -157,13 +157,11 @@ func countFlows(b *testing.B, l *Lab, node string) int {
 }
 
 func agentRSS(l *Lab, node string) uint64 {
-	recs, _ := proc.Load(l.Layout.PIDDir())
-	for _, r := range recs {
-		if r.Name == node+"-antrea-agent" {
-			return rss(r.PID)
-		}
+	pid, err := agentPID(context.Background(), l, node)
+	if err != nil {
+		return 0
 	}
-	return 0
+	return rss(pid)
 }
 
 // BenchmarkPodThroughput measures TCP throughput (iperf3, 5 s) and request

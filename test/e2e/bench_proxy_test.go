@@ -108,7 +108,7 @@ func benchServiceSync(l *Lab, sizes []int, changes int) ([]serviceSyncRow, error
 		return nil, err
 	}
 	// node-2 is kube-proxy's: its agent must not proxy as well.
-	if err := stopLabProcess(l, "node-2-antrea-agent"); err != nil {
+	if err := cluster.StopAgent(c, l.Layout, "node-2", 2*time.Minute); err != nil {
 		return nil, err
 	}
 	kubeProxyBin, err := kubeBinary("kube-proxy")
@@ -135,18 +135,26 @@ func benchServiceSync(l *Lab, sizes []int, changes int) ([]serviceSyncRow, error
 		row := serviceSyncRow{services: size}
 
 		// Ours: restart the agent with every Service already in the API.
-		rec, started, err := restartLabProcess(l, "node-1-antrea-agent")
+		// Timed from the new agent process's start (its own
+		// process_start_time_seconds), not from the pod's deletion.
+		if err := cluster.RestartAgent(c, l.Layout, "node-1", 5*time.Minute); err != nil {
+			return rows, err
+		}
+		if ours.pid, err = agentPID(c, l, "node-1"); err != nil {
+			return rows, err
+		}
+		fams, err := scrape(c, ours)
 		if err != nil {
 			return rows, err
 		}
-		ours.pid = rec.PID
+		started := time.Unix(0, int64(gaugeValue(fams, "process_start_time_seconds")*1e9))
 		if row.ours, err = firstSync(c, ours, started, size); err != nil {
 			return rows, err
 		}
 
 		// kube-proxy, on node-2.
 		started = time.Now()
-		rec, err = proc.Start(l.Layout.PIDDir(), proc.Spec{
+		rec, err := proc.Start(l.Layout.PIDDir(), proc.Spec{
 			Name:  "node-2-kube-proxy",
 			Netns: l.Layout.NodeNetns("node-2"),
 			Args: []string{kubeProxyBin, "--kubeconfig=" + l.Layout.AdminKubeconfig(), "--hostname-override=node-2",
@@ -404,31 +412,6 @@ func findLabProcess(l *Lab, name string) (proc.Record, error) {
 		}
 	}
 	return proc.Record{}, fmt.Errorf("no pid record for %s", name)
-}
-
-func stopLabProcess(l *Lab, name string) error {
-	rec, err := findLabProcess(l, name)
-	if err != nil {
-		return err
-	}
-	return rec.Stop(10 * time.Second)
-}
-
-// restartLabProcess stops a lab process by its pid record and starts it
-// again with the same command line; it returns the new record and the
-// time just before the start.
-func restartLabProcess(l *Lab, name string) (proc.Record, time.Time, error) {
-	rec, err := findLabProcess(l, name)
-	if err != nil {
-		return proc.Record{}, time.Time{}, err
-	}
-	if err := rec.Stop(10 * time.Second); err != nil {
-		return proc.Record{}, time.Time{}, err
-	}
-	started := time.Now()
-	rec, err = proc.Start(l.Layout.PIDDir(), proc.Spec{Name: rec.Name, Args: rec.Args,
-		LogFile: filepath.Join(l.Layout.LogDir(), rec.Name+".log")})
-	return rec, started, err
 }
 
 // BenchmarkServiceDataPath compares a ClusterIP with the pod IP behind

@@ -245,6 +245,11 @@ func isBenchOnly() bool {
 // dumpLogs prints the tail of every lab log, to explain a failure in CI.
 func dumpLogs(l *Lab) {
 	files, _ := filepath.Glob(filepath.Join(l.Layout.LogDir(), "*.log"))
+	// Antrea's own containers, run by the kubelets.
+	for _, c := range []string{"antrea-agent", "antrea-ovs", "antrea-controller", "install-cni"} {
+		more, _ := filepath.Glob(filepath.Join(l.Layout.StateDir, "nodes", "*", "kubelet", "pods", "*", c+".log"))
+		files = append(files, more...)
+	}
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
@@ -254,7 +259,8 @@ func dumpLogs(l *Lab) {
 		if len(lines) > 40 {
 			lines = lines[len(lines)-40:]
 		}
-		fmt.Fprintf(os.Stderr, "---- %s (last %d lines)\n%s\n", filepath.Base(f), len(lines), strings.Join(lines, "\n"))
+		name, _ := filepath.Rel(l.Layout.StateDir, f)
+		fmt.Fprintf(os.Stderr, "---- %s (last %d lines)\n%s\n", name, len(lines), strings.Join(lines, "\n"))
 	}
 }
 

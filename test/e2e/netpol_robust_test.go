@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +16,6 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/ovs-cni/antrea/pkg/lab/layout"
-	"github.com/ovs-cni/antrea/pkg/lab/proc"
 	"github.com/ovs-cni/antrea/test/netpol"
 )
 
@@ -122,9 +119,7 @@ func TestNetworkPolicyControllerRestart(t *testing.T) {
 	require.Eventually(t, func() bool { return probe(cc) }, 15*time.Second, 200*time.Millisecond,
 		"deleting the policy after the restart opens x/a: the agents follow the new controller")
 	for _, n := range antreaNodes {
-		log, err := os.ReadFile(filepath.Join(l.Layout.LogDir(), n+"-antrea-agent.log"))
-		require.NoError(t, err)
-		assert.NotContains(t, string(log), "Realizing NetworkPolicies failed", "%s realized every state it received", n)
+		assert.NotContains(t, agentLog(t, l, n), "Realizing NetworkPolicies failed", "%s realized every state it received", n)
 	}
 }
 
@@ -139,7 +134,7 @@ func TestNetworkPolicyOddInput(t *testing.T) {
 	c := ctx(t, 3*time.Minute)
 	defer func() { _ = netpol.Cleanup(context.Background(), m, cl) }()
 	y := m.NS("y")
-	pidsBefore := labPIDs(t, l)
+	containersBefore := antreaContainers(t, l)
 
 	var excepts []string
 	for i := 0; i < 200; i++ {
@@ -195,28 +190,16 @@ func TestNetworkPolicyOddInput(t *testing.T) {
 	n := strings.Count(flows, "\n")
 	assert.Greater(t, n, 2000, "node-1 (y/a) has the thousand rules: one peer and one port clause each")
 
-	assert.Equal(t, pidsBefore, labPIDs(t, l), "no antrea process restarted")
-	for _, name := range []string{"antrea-controller", "node-1-antrea-agent", "node-2-antrea-agent", "node-3-antrea-agent"} {
-		log, err := os.ReadFile(filepath.Join(l.Layout.LogDir(), name+".log"))
-		require.NoError(t, err)
+	assert.Equal(t, containersBefore, antreaContainers(t, l), "no antrea container restarted")
+	logs := map[string]string{"antrea-controller": controllerLog(t, l)}
+	for _, n := range antreaNodes {
+		logs[n+" antrea-agent"] = agentLog(t, l, n)
+	}
+	for name, log := range logs {
 		for _, bad := range []string{"panic", "Realizing NetworkPolicies failed", "Observed a panic"} {
-			assert.NotContains(t, string(log), bad, name)
+			assert.NotContains(t, log, bad, name)
 		}
 	}
-}
-
-// labPIDs returns the PIDs of the lab's antrea processes by name.
-func labPIDs(t *testing.T, l *Lab) map[string]int {
-	t.Helper()
-	recs, err := proc.Load(l.Layout.PIDDir())
-	require.NoError(t, err)
-	out := map[string]int{}
-	for _, r := range recs {
-		if strings.Contains(r.Name, "antrea") {
-			out[r.Name] = r.PID
-		}
-	}
-	return out
 }
 
 // TestNetworkPolicyAgentRestart restarts the agent of the node of an
@@ -233,7 +216,7 @@ func TestNetworkPolicyAgentRestart(t *testing.T) {
 	require.Len(t, before, 1)
 
 	stream := startHTTPStream(t, layout.PodNetns(l.Layout.Name, cl.pods[b].UID), aAddr)
-	restartProcess(t, l, node+"-antrea-agent", func() {
+	restartAgent(t, l, node, func() {
 		assert.False(t, probe(cc), "x/c stays denied while the agent is down")
 		assert.True(t, probe(b), "x/b stays allowed while the agent is down")
 	})

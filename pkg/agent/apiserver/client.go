@@ -37,25 +37,40 @@ func (c *Client) NetworkPolicies(ctx context.Context) (*policysync.RealizedState
 	return &s, nil
 }
 
+// Check asks a health path (PathHealthz, PathReadyz): nil when the agent
+// answers 200, else an error with its answer.
+func (c *Client) Check(ctx context.Context, path string) error {
+	_, err := c.raw(ctx, path)
+	return err
+}
+
 func (c *Client) get(ctx context.Context, path string, into any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent"+path, nil)
+	body, err := c.raw(ctx, path)
 	if err != nil {
 		return err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("agent API %s on %s: %w", path, c.socket, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("agent API %s on %s: read: %w", path, c.socket, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("agent API %s on %s: %s: %s", path, c.socket, resp.Status, strings.TrimSpace(string(body)))
 	}
 	if err := json.Unmarshal(body, into); err != nil {
 		return fmt.Errorf("agent API %s on %s: decode: %w", path, c.socket, err)
 	}
 	return nil
+}
+
+func (c *Client) raw(ctx context.Context, path string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent"+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("agent API %s on %s: %w", path, c.socket, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("agent API %s on %s: read: %w", path, c.socket, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("agent API %s on %s: %s: %s", path, c.socket, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return body, nil
 }

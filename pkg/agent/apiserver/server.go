@@ -23,6 +23,7 @@ import (
 // Paths served.
 const (
 	PathHealthz         = "/healthz"
+	PathReadyz          = "/readyz"
 	PathNetworkPolicies = "/v1/networkpolicies"
 	PathMetrics         = "/metrics"
 )
@@ -34,12 +35,24 @@ type Sources struct {
 	NetworkPolicies func() *policysync.RealizedState
 	// Metrics, when not nil, are served in the Prometheus text format.
 	Metrics prometheus.Gatherer
+	// Ready returns nil once the agent serves pods; nil Ready means
+	// always ready.
+	Ready func() error
 }
 
 // Handler serves the API's paths from src.
 func Handler(src Sources) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+PathHealthz, func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET "+PathReadyz, func(w http.ResponseWriter, _ *http.Request) {
+		if src.Ready != nil {
+			if err := src.Ready(); err != nil {
+				http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET "+PathNetworkPolicies, func(w http.ResponseWriter, _ *http.Request) {

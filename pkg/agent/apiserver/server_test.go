@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,24 +19,38 @@ import (
 
 func TestHandler(t *testing.T) {
 	var state atomic.Pointer[policysync.RealizedState]
-	h := Handler(Sources{NetworkPolicies: state.Load})
+	var notReady atomic.Pointer[error]
+	h := Handler(Sources{NetworkPolicies: state.Load, Ready: func() error {
+		if e := notReady.Load(); e != nil {
+			return *e
+		}
+		return nil
+	}})
 	tests := []struct {
 		name     string
 		method   string
 		path     string
 		set      *policysync.RealizedState
+		notReady error
 		wantCode int
 		wantBody string
 	}{
-		{"health", http.MethodGet, PathHealthz, nil, http.StatusOK, "ok"},
-		{"nothing realized yet", http.MethodGet, PathNetworkPolicies, nil, http.StatusServiceUnavailable, "no NetworkPolicy state realized yet"},
-		{"realized", http.MethodGet, PathNetworkPolicies, &policysync.RealizedState{Digest: "abc"}, http.StatusOK, `"digest": "abc"`},
-		{"read only", http.MethodPost, PathNetworkPolicies, nil, http.StatusMethodNotAllowed, ""},
-		{"unknown path", http.MethodGet, "/v1/nope", nil, http.StatusNotFound, ""},
+		{"health", http.MethodGet, PathHealthz, nil, nil, http.StatusOK, "ok"},
+		{"ready", http.MethodGet, PathReadyz, nil, nil, http.StatusOK, "ok"},
+		{"not ready", http.MethodGet, PathReadyz, nil, errors.New("not serving CNI yet"), http.StatusServiceUnavailable, "not ready: not serving CNI yet"},
+		{"alive while not ready", http.MethodGet, PathHealthz, nil, errors.New("not serving CNI yet"), http.StatusOK, "ok"},
+		{"nothing realized yet", http.MethodGet, PathNetworkPolicies, nil, nil, http.StatusServiceUnavailable, "no NetworkPolicy state realized yet"},
+		{"realized", http.MethodGet, PathNetworkPolicies, &policysync.RealizedState{Digest: "abc"}, nil, http.StatusOK, `"digest": "abc"`},
+		{"read only", http.MethodPost, PathNetworkPolicies, nil, nil, http.StatusMethodNotAllowed, ""},
+		{"unknown path", http.MethodGet, "/v1/nope", nil, nil, http.StatusNotFound, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			state.Store(tc.set)
+			notReady.Store(nil)
+			if tc.notReady != nil {
+				notReady.Store(&tc.notReady)
+			}
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
 			assert.Equal(t, tc.wantCode, rec.Code)
@@ -62,6 +77,7 @@ func TestServeAndClientOverUnixSocket(t *testing.T) {
 		return err == nil
 	}, 5*time.Second, 20*time.Millisecond)
 	assert.Equal(t, want, got)
+	require.NoError(t, c.Check(ctx, PathReadyz))
 	fi, err := os.Stat(socket)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "only root may use the socket")

@@ -1,8 +1,8 @@
 // Package cniinstall puts the CNI plugin on the node: the antrea-cni binary
 // (installed as "antrea"), the host-local IPAM plugin it delegates to, and
 // the network config list naming the agent's socket. It is what the
-// manifest's install-cni init container runs, and what the agent does
-// itself when it runs outside a container.
+// manifest's install-cni init container runs (antrea-agent install-cni),
+// and what the agent removes when Antrea is uninstalled.
 package cniinstall
 
 import (
@@ -19,22 +19,6 @@ const ConfName = "10-antrea.conflist"
 // PluginName is the plugin's type in the conflist and its file name.
 const PluginName = "antrea"
 
-// ConfList is the network configuration the runtime reads.
-func ConfList(socket string) ([]byte, error) {
-	conf := map[string]any{
-		"cniVersion": "1.1.0",
-		"name":       "antrea",
-		"plugins": []any{
-			map[string]any{"type": PluginName, "cniSocket": socket},
-		},
-	}
-	data, err := json.MarshalIndent(conf, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("encode CNI conflist: %w", err)
-	}
-	return data, nil
-}
-
 // InstallBinaries copies the plugins found in srcDir (antrea-cni, and
 // host-local from srcDir or srcDir/cni) into binDir. Files are replaced
 // atomically, so a runtime never runs half a binary.
@@ -48,25 +32,53 @@ func InstallBinaries(srcDir, binDir string) error {
 	return copyFirst(filepath.Join(binDir, "host-local"), filepath.Join(srcDir, "host-local"), filepath.Join(srcDir, "cni", "host-local"))
 }
 
-// WriteConfig writes the conflist into confDir: from then on the runtime
-// sends pods to the agent, so it comes last.
-func WriteConfig(confDir, socket string) error {
+// ValidateConfList checks a conflist meant for the node: JSON with a name,
+// a cniVersion, and the antrea plugin first with a cniSocket. what names the
+// source in errors.
+func ValidateConfList(what string, data []byte) error {
+	var c struct {
+		CNIVersion string           `json:"cniVersion"`
+		Name       string           `json:"name"`
+		Plugins    []map[string]any `json:"plugins"`
+	}
+	if err := json.Unmarshal(data, &c); err != nil {
+		return fmt.Errorf("CNI conflist %s: %w", what, err)
+	}
+	switch {
+	case c.CNIVersion == "":
+		return fmt.Errorf("CNI conflist %s: field cniVersion is empty", what)
+	case c.Name == "":
+		return fmt.Errorf("CNI conflist %s: field name is empty", what)
+	case len(c.Plugins) == 0:
+		return fmt.Errorf("CNI conflist %s: field plugins is empty", what)
+	case c.Plugins[0]["type"] != PluginName:
+		return fmt.Errorf("CNI conflist %s: plugins[0].type is %v, want %q", what, c.Plugins[0]["type"], PluginName)
+	}
+	if sock, _ := c.Plugins[0]["cniSocket"].(string); sock == "" {
+		return fmt.Errorf("CNI conflist %s: plugins[0].cniSocket is empty", what)
+	}
+	return nil
+}
+
+// InstallConfList validates data and writes it as confDir/ConfName.
+func InstallConfList(confDir, what string, data []byte) error {
+	if err := ValidateConfList(what, data); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(confDir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", confDir, err)
 	}
-	conf, err := ConfList(socket)
-	if err != nil {
-		return err
-	}
-	return writeAtomic(filepath.Join(confDir, ConfName), conf, 0o644)
+	return writeAtomic(filepath.Join(confDir, ConfName), data, 0o644)
 }
 
-// Install is InstallBinaries then WriteConfig.
-func Install(srcDir, binDir, confDir, socket string) error {
-	if err := InstallBinaries(srcDir, binDir); err != nil {
-		return err
+// CheckInstalled reports a missing host-local IPAM plugin in binDir, with
+// what puts it there.
+func CheckInstalled(binDir string) error {
+	p := filepath.Join(binDir, "host-local")
+	if _, err := os.Stat(p); err != nil {
+		return fmt.Errorf("cniBinDir %s has no host-local IPAM plugin (the install-cni init container installs it; run 'antrea-agent install-cni'): %w", binDir, err)
 	}
-	return WriteConfig(confDir, socket)
+	return nil
 }
 
 // Uninstall removes the conflist and the antrea plugin binary.

@@ -6,10 +6,11 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
-	"net/url"
 	"os"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/ovs-cni/antrea/pkg/kubeclient"
 )
 
 // Datapath types of the OVS bridge.
@@ -19,6 +20,11 @@ const (
 )
 
 // Tunnel types.
+const (
+	OVSManagedByContainer = "container"
+	OVSManagedByHost      = "host"
+)
+
 const (
 	TunnelVXLAN  = "vxlan"
 	TunnelGeneve = "geneve"
@@ -32,6 +38,12 @@ type AgentConfig struct {
 	// OVSDatapathType is "system" (kernel datapath, production) or
 	// "netdev" (userspace datapath).
 	OVSDatapathType string `json:"ovsDatapathType"`
+	// OVSManagedBy says who runs ovsdb-server and ovs-vswitchd: the
+	// antrea-ovs container ("container", the default) or the node itself
+	// ("host", e.g. its init system), which the userspace datapath needs
+	// when the node's uplink is a port of an OVS bridge: then antrea-ovs
+	// only watches the daemons and reports their health.
+	OVSManagedBy string `json:"ovsManagedBy"`
 	// OVSRunDir holds the OVSDB socket (db.sock) and the bridges'
 	// OpenFlow management sockets (<bridge>.mgmt).
 	OVSRunDir string `json:"ovsRunDir"`
@@ -87,6 +99,7 @@ func Default() AgentConfig {
 	return AgentConfig{
 		OVSBridge:       "br-int",
 		OVSDatapathType: DatapathSystem,
+		OVSManagedBy:    OVSManagedByContainer,
 		OVSRunDir:       "/var/run/openvswitch",
 		HostGateway:     "gw0",
 		TunnelType:      TunnelVXLAN,
@@ -128,6 +141,8 @@ func (c AgentConfig) Validate() error {
 		return fmt.Errorf("ovsBridge %q: must be 1-15 characters", c.OVSBridge)
 	case c.OVSDatapathType != DatapathSystem && c.OVSDatapathType != DatapathNetdev:
 		return fmt.Errorf("ovsDatapathType %q: must be %q or %q", c.OVSDatapathType, DatapathSystem, DatapathNetdev)
+	case c.OVSManagedBy != OVSManagedByContainer && c.OVSManagedBy != OVSManagedByHost:
+		return fmt.Errorf("ovsManagedBy %q: must be %q or %q", c.OVSManagedBy, OVSManagedByContainer, OVSManagedByHost)
 	case c.HostGateway == "" || len(c.HostGateway) > 15:
 		return fmt.Errorf("hostGateway %q: must be 1-15 characters", c.HostGateway)
 	case c.TunnelType != TunnelVXLAN && c.TunnelType != TunnelGeneve:
@@ -151,16 +166,8 @@ func (c AgentConfig) Validate() error {
 	case c.NodeName == "":
 		return fmt.Errorf("nodeName: must be set (or the NODE_NAME environment variable)")
 	}
-	if c.KubeAPIServerOverride != "" {
-		u, err := url.Parse(c.KubeAPIServerOverride)
-		switch {
-		case err != nil:
-			return fmt.Errorf("kubeAPIServerOverride %q: %w", c.KubeAPIServerOverride, err)
-		case u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/"):
-			return fmt.Errorf("kubeAPIServerOverride %q: must be https://HOST[:PORT]", c.KubeAPIServerOverride)
-		case c.Kubeconfig != "":
-			return fmt.Errorf("kubeAPIServerOverride %q: only for the in-cluster configuration, not with kubeconfig", c.KubeAPIServerOverride)
-		}
+	if err := kubeclient.ValidateOverride("kubeAPIServerOverride", c.KubeAPIServerOverride, c.Kubeconfig); err != nil {
+		return err
 	}
 	if p, err := netip.ParsePrefix(c.ServiceCIDR); err != nil {
 		return fmt.Errorf("serviceCIDR %q: %w", c.ServiceCIDR, err)

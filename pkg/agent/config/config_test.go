@@ -29,6 +29,7 @@ func TestLoad(t *testing.T) {
 			assert.Equal(t, TunnelVXLAN, c.TunnelType)
 			assert.Equal(t, 0, c.DefaultMTU)
 			assert.Equal(t, "/var/run/antrea/agent.sock", c.APISocket)
+			assert.Equal(t, OVSManagedByContainer, c.OVSManagedBy)
 		}},
 		{"netdev geneve", "nodeName: n1\novsDatapathType: netdev\ntunnelType: geneve\ndefaultMTU: 1450\n", "", func(t *testing.T, c AgentConfig) {
 			assert.Equal(t, DatapathNetdev, c.OVSDatapathType)
@@ -37,6 +38,10 @@ func TestLoad(t *testing.T) {
 		}},
 		{"unknown key", "nodeName: n1\novsBrigde: br0\n", `unknown field "ovsBrigde"`, nil},
 		{"bad datapath", "nodeName: n1\novsDatapathType: dpdk\n", `ovsDatapathType "dpdk"`, nil},
+		{"ovs run by the host", "nodeName: n1\novsManagedBy: host\n", "", func(t *testing.T, c AgentConfig) {
+			assert.Equal(t, OVSManagedByHost, c.OVSManagedBy)
+		}},
+		{"bad ovs manager", "nodeName: n1\novsManagedBy: systemd\n", `ovsManagedBy "systemd"`, nil},
 		{"bad tunnel", "nodeName: n1\ntunnelType: gre\n", `tunnelType "gre"`, nil},
 		{"bad mtu", "nodeName: n1\ndefaultMTU: 100\n", "defaultMTU 100", nil},
 		{"bad service cidr", "nodeName: n1\nserviceCIDR: 10.96.0.0\n", `serviceCIDR "10.96.0.0"`, nil},

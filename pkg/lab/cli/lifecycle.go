@@ -24,6 +24,9 @@ func newUpCommand(g *globals) *cobra.Command {
 			if o.BinDir == "" {
 				o.BinDir = binDir()
 			}
+			if o.Manifest == "" {
+				o.Manifest = filepath.Join(repoRoot(), "build", "yamls", "antrea.yml")
+			}
 			if o.KubeBinDir == "" {
 				o.KubeBinDir = filepath.Join(repoRoot(), "_output", "cache", "kubernetes", KubeVersion, "bin")
 			}
@@ -39,6 +42,7 @@ func newUpCommand(g *globals) *cobra.Command {
 	cmd.Flags().IntVar(&o.Nodes, "nodes", 2, "number of nodes")
 	cmd.Flags().StringVar(&o.CNI, "cni", cluster.CNIAntrea, "pod network: antrea, or bridge (the reference bridge + host-local plugins, same-node only)")
 	cmd.Flags().StringVar(&o.TunnelType, "tunnel-type", "vxlan", "tunnel between nodes with --cni antrea: vxlan or geneve")
+	cmd.Flags().StringVar(&o.Manifest, "manifest", "", "antrea.yml to deploy with --cni antrea (default: build/yamls/antrea.yml of the checkout)")
 	cmd.Flags().StringVar(&o.BinDir, "bin-dir", "", "folder of the lab's own binaries (default: this executable's folder)")
 	cmd.Flags().StringVar(&o.KubeBinDir, "kube-bin-dir", "", "folder of the Kubernetes binaries (default: the build cache of the pinned release)")
 	cmd.Flags().StringVar(&o.EtcdBin, "etcd", "/usr/bin/etcd", "etcd binary")

@@ -122,6 +122,8 @@ that runs pods as network namespaces and calls CNI as a container runtime does.`
 		newMatrixCommand(g),
 		newRestartOVSCommand(g),
 		newControllerCommand(g),
+		newAgentCommand(g),
+		newAntreaCommand(g),
 	)
 	return root
 }

@@ -1,41 +1,22 @@
 package cluster
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-
-	"github.com/ovs-cni/antrea/pkg/lab/controlplane"
 	"github.com/ovs-cni/antrea/pkg/lab/layout"
 	"github.com/ovs-cni/antrea/pkg/lab/ovsnode"
 	"github.com/ovs-cni/antrea/pkg/lab/proc"
 	"github.com/ovs-cni/antrea/pkg/lab/underlay"
 )
 
-// AgentIdentity is the API identity of the agents the lab runs as
-// processes: the ServiceAccount kube-system/antrea-agent, as on a real
-// cluster, through a kubeconfig holding a token of it; its permissions are
-// the agent's ClusterRole.
-var AgentIdentity = controlplane.Identity{File: "antrea-agent.conf", CommonName: "antrea-agent"}
-
-// agentServiceAccountNamespace is where the agents' ServiceAccount lives.
-const agentServiceAccountNamespace = "kube-system"
-
 // antreaBinaries are what --cni antrea needs in bin/.
-var antreaBinaries = []string{"antrea-agent", "antrea-controller", "antrea-cni", "cni/host-local"}
+var antreaBinaries = []string{"antrea-agent", "antrea-controller", "antrea-cni", "antrea-ovs", "cni/host-local"}
 
 // UplinkBridge is the OVS bridge that holds a node's underlay NIC when the
 // datapath is userspace: OVS's userspace tunnels route through it.
@@ -83,93 +64,10 @@ func macOf(lab layout.Lab, node string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// AgentAPISocket is where a node's agent serves its local API.
+// AgentAPISocket is where a node's agent serves its local API, as the
+// machine sees it (the manifest's apiSocket, in the node's own paths).
 func AgentAPISocket(lab layout.Lab, node string) string {
-	return filepath.Join(lab.NodeDir(node), "antrea", "agent.sock")
-}
-
-// AgentConfig is the antrea-agent.conf the lab gives a node's agent.
-func AgentConfig(lab layout.Lab, node, tunnelType string) string {
-	dir := filepath.Join(lab.NodeDir(node), "antrea")
-	return strings.Join([]string{
-		"ovsBridge: br-int",
-		"ovsDatapathType: netdev",
-		"ovsRunDir: " + lab.OVSDir(node),
-		"hostGateway: gw0",
-		"tunnelType: " + tunnelType,
-		"serviceCIDR: " + layout.ServiceCIDR.String(),
-		"cniSocket: " + filepath.Join(dir, "cni.sock"),
-		"apiSocket: " + AgentAPISocket(lab, node),
-		"cniConfDir: " + lab.CNIConfDir(node),
-		"cniBinDir: " + lab.CNIBinDir(node),
-		"stateDir: " + dir,
-		"nodeName: " + node,
-		"kubeconfig: " + filepath.Join(lab.KubeconfigDir(), AgentIdentity.File),
-		"",
-	}, "\n")
-}
-
-func startAgent(lab layout.Lab, o Options, node string) error {
-	dir := filepath.Join(lab.NodeDir(node), "antrea")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
-	}
-	conf := filepath.Join(dir, "antrea-agent.conf")
-	if err := os.WriteFile(conf, []byte(AgentConfig(lab, node, o.TunnelType)), 0o644); err != nil {
-		return fmt.Errorf("write agent config of %s: %w", node, err)
-	}
-	_, err := proc.Start(lab.PIDDir(), proc.Spec{
-		Name:    node + "-antrea-agent",
-		Netns:   lab.NodeNetns(node),
-		Args:    []string{filepath.Join(o.BinDir, "antrea-agent"), "--config=" + conf, "--v=2"},
-		LogFile: filepath.Join(lab.LogDir(), node+"-antrea-agent.log"),
-	})
-	return err
-}
-
-// grantAgentRole creates the agents' ServiceAccount, gives it what the
-// agent reads, and writes the agents' kubeconfig with a token of it.
-func grantAgentRole(ctx context.Context, lab layout.Lab, client kubernetes.Interface) error {
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: AgentIdentity.CommonName, Namespace: agentServiceAccountNamespace}}
-	if _, err := client.CoreV1().ServiceAccounts(sa.Namespace).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create ServiceAccount %s/%s: %w", sa.Namespace, sa.Name, err)
-	}
-	year := int64(365 * 24 * 3600)
-	tr, err := client.CoreV1().ServiceAccounts(sa.Namespace).CreateToken(ctx, sa.Name, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &year},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		return fmt.Errorf("token of ServiceAccount %s/%s: %w", sa.Namespace, sa.Name, err)
-	}
-	caPEM, err := readCA(lab)
-	if err != nil {
-		return err
-	}
-	if err := controlplane.WriteTokenKubeconfig(filepath.Join(lab.KubeconfigDir(), AgentIdentity.File), "system:serviceaccount:"+sa.Namespace+":"+sa.Name, caPEM, tr.Status.Token); err != nil {
-		return err
-	}
-	role := &rbacv1.ClusterRole{
-		ObjectMeta: metav1.ObjectMeta{Name: "antrea-lab-agent"},
-		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{""}, Resources: []string{"nodes", "pods", "services"}, Verbs: []string{"get", "list", "watch"}},
-			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
-			// Pod selectors of NetworkPolicies, to hold new pods' ports.
-			{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: []string{"get", "list", "watch"}},
-			{APIGroups: []string{"controlplane.antrea.io"}, Resources: []string{"appliedtogroups", "addressgroups", "networkpolicies"}, Verbs: []string{"get", "list", "watch"}},
-		},
-	}
-	if _, err := client.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create ClusterRole %s: %w", role.Name, err)
-	}
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "antrea-lab-agent"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: agentServiceAccountNamespace, Name: AgentIdentity.CommonName}},
-	}
-	if _, err := client.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create ClusterRoleBinding %s: %w", binding.Name, err)
-	}
-	return nil
+	return lab.NodePath(node, "/var/run/antrea/agent.sock")
 }
 
 // primeNeighbors makes every node resolve every other node's underlay MAC.

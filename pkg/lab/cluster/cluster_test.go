@@ -94,3 +94,20 @@ func TestRemoveStateKeepsForeignFiles(t *testing.T) {
 	assert.NoFileExists(t, lab.StateFile())
 	assert.FileExists(t, foreign)
 }
+
+func TestOptionsValidateManifest(t *testing.T) {
+	bin, kube := t.TempDir(), t.TempDir()
+	touch := func(p string) {
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte("x"), 0o755))
+	}
+	for _, p := range append([]string{"antrea-lab-kubelet", "lab-agnhost"}, antreaBinaries...) {
+		touch(filepath.Join(bin, p))
+	}
+	for _, p := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "etcd"} {
+		touch(filepath.Join(kube, p))
+	}
+	o := Options{Nodes: 1, CNI: CNIAntrea, TunnelType: "vxlan", BinDir: bin, KubeBinDir: kube, EtcdBin: filepath.Join(kube, "etcd"),
+		Manifest: filepath.Join(bin, "antrea.yml")}
+	assert.ErrorContains(t, o.Validate(), "--manifest: stat "+o.Manifest)
+}

@@ -138,7 +138,7 @@ func nsOrder(lab layout.Lab, name string) int {
 
 func removeState(lab layout.Lab) error {
 	var errs []error
-	for _, p := range []string{lab.PIDDir(), lab.PKIDir(), lab.KubeconfigDir(), lab.EtcdDir(), lab.LogDir(), lab.StateDir + "/nodes", lab.StateFile()} {
+	for _, p := range []string{lab.PIDDir(), lab.PKIDir(), lab.KubeconfigDir(), lab.EtcdDir(), lab.LogDir(), lab.StateDir + "/nodes", RenderedManifest(lab), lab.StateFile()} {
 		if err := os.RemoveAll(p); err != nil {
 			errs = append(errs, fmt.Errorf("remove %s: %w", p, err))
 		}

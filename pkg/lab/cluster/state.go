@@ -21,11 +21,17 @@ const (
 
 // State is what lab.json records about a lab that is up.
 type State struct {
-	Name       string    `json:"name"`
-	Nodes      []string  `json:"nodes"`
-	CNI        string    `json:"cni"`
-	BinDir     string    `json:"binDir"`
-	KubeBinDir string    `json:"kubeBinDir"`
+	Name       string   `json:"name"`
+	Nodes      []string `json:"nodes"`
+	CNI        string   `json:"cni"`
+	BinDir     string   `json:"binDir"`
+	KubeBinDir string   `json:"kubeBinDir"`
+	// Manifest is the antrea.yml the lab deploys (--cni antrea), with
+	// TunnelType and Settings, the configuration keys set on top of the
+	// lab's own by 'antrea-lab antrea apply --set'.
+	Manifest   string    `json:"manifest,omitempty"`
+	TunnelType string    `json:"tunnelType,omitempty"`
+	Settings   Settings  `json:"settings,omitempty"`
 	CreatedAt  time.Time `json:"createdAt"`
 	Ready      bool      `json:"ready"`
 }

@@ -17,6 +17,8 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/ovs-cni/antrea/pkg/lab/controlplane"
+	"github.com/ovs-cni/antrea/pkg/lab/hostpaths"
+	"github.com/ovs-cni/antrea/pkg/lab/kubelet/volumes"
 	"github.com/ovs-cni/antrea/pkg/lab/layout"
 	"github.com/ovs-cni/antrea/pkg/lab/netnsutil"
 	"github.com/ovs-cni/antrea/pkg/lab/ovsnode"
@@ -34,6 +36,8 @@ type Options struct {
 	Timeout    time.Duration
 	// TunnelType of the antrea agents: vxlan or geneve.
 	TunnelType string
+	// Manifest is the antrea.yml to deploy with --cni antrea.
+	Manifest string
 }
 
 // Validate checks the options and that every program they name exists.
@@ -65,6 +69,7 @@ func (o Options) Validate() error {
 		for _, p := range antreaBinaries {
 			need = append(need, filepath.Join(o.BinDir, p))
 		}
+		need = append(need, filepath.Join(o.KubeBinDir, "kubectl"))
 	}
 	var missing []string
 	for _, p := range need {
@@ -74,6 +79,11 @@ func (o Options) Validate() error {
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("missing programs (run 'make build'): %s", strings.Join(missing, ", "))
+	}
+	if o.CNI == CNIAntrea {
+		if _, err := os.Stat(o.Manifest); err != nil {
+			return fmt.Errorf("--manifest: %w", err)
+		}
 	}
 	for _, tool := range []string{"ip", "ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl"} {
 		if _, err := lookPath(tool); err != nil {
@@ -123,6 +133,9 @@ func up(ctx context.Context, lab layout.Lab, o Options) error {
 		}
 	}
 	st := State{Name: lab.Name, CNI: o.CNI, BinDir: o.BinDir, KubeBinDir: o.KubeBinDir, CreatedAt: started}
+	if o.CNI == CNIAntrea {
+		st.Manifest, st.TunnelType = o.Manifest, o.TunnelType
+	}
 	for i := 1; i <= o.Nodes; i++ {
 		st.Nodes = append(st.Nodes, layout.NodeName(i))
 	}
@@ -131,7 +144,7 @@ func up(ctx context.Context, lab layout.Lab, o Options) error {
 		return err
 	}
 
-	ids := []controlplane.Identity{controlplane.Admin, controlplane.ControllerManager, controlplane.Scheduler, ControllerIdentity}
+	ids := []controlplane.Identity{controlplane.Admin, controlplane.ControllerManager, controlplane.Scheduler}
 	for _, n := range st.Nodes {
 		ids = append(ids, controlplane.KubeletIdentity(n))
 	}
@@ -143,7 +156,7 @@ func up(ctx context.Context, lab layout.Lab, o Options) error {
 	}
 	klog.InfoS("Underlay ready", "elapsed", time.Since(started))
 
-	client, clientCfg, err := controlplane.Client(lab, controlplane.Admin)
+	client, _, err := controlplane.Client(lab, controlplane.Admin)
 	if err != nil {
 		return err
 	}
@@ -164,21 +177,6 @@ func up(ctx context.Context, lab layout.Lab, o Options) error {
 	if err := <-ovsErr; err != nil {
 		return err
 	}
-	if o.CNI == CNIAntrea {
-		if err := grantAgentRole(ctx, lab, client); err != nil {
-			return err
-		}
-		caPEM, err := readCA(lab)
-		if err != nil {
-			return err
-		}
-		if err := registerController(ctx, client, clientCfg, caPEM); err != nil {
-			return err
-		}
-		if err := StartController(lab, o.BinDir); err != nil {
-			return err
-		}
-	}
 	for i, n := range st.Nodes {
 		if o.CNI == CNIAntrea {
 			if err := prepareUplink(lab, n, netip.PrefixFrom(layout.NodeIP(i+1), layout.UnderlayPrefix.Bits())); err != nil {
@@ -191,14 +189,16 @@ func up(ctx context.Context, lab layout.Lab, o Options) error {
 		if err := startKubelet(lab, o, n, layout.NodeIP(i+1)); err != nil {
 			return err
 		}
-		if o.CNI == CNIAntrea {
-			if err := startAgent(lab, o, n); err != nil {
-				return err
-			}
-		}
 	}
 	if err := configureNodeNetworks(ctx, lab, o, client, st.Nodes); err != nil {
 		return err
+	}
+	if o.CNI == CNIAntrea {
+		// As on a real cluster: the nodes are up (NotReady, no CNI yet)
+		// when antrea.yml is applied; its DaemonSet makes them Ready.
+		if err := ApplyAntrea(ctx, lab, &st, Settings{}); err != nil {
+			return err
+		}
 	}
 	if err := waitNodesReady(ctx, client, st.Nodes, o.Timeout); err != nil {
 		return err
@@ -207,9 +207,10 @@ func up(ctx context.Context, lab layout.Lab, o Options) error {
 		return err
 	}
 	if o.CNI == CNIAntrea {
-		if err := waitControllerAPI(ctx, client, o.Timeout); err != nil {
+		if err := WaitAntreaReady(ctx, client, len(st.Nodes), o.Timeout); err != nil {
 			return err
 		}
+		klog.InfoS("Antrea ready", "elapsed", time.Since(started))
 		primeNeighbors(lab, st.Nodes)
 	}
 	st.Ready = true
@@ -258,25 +259,49 @@ func startOVS(lab layout.Lab, nodes []string) error {
 	return nil
 }
 
+// startKubelet runs a node's kubelet in the node's network namespace and
+// in a mount namespace of its own where the node's private paths
+// (layout.NodePrivatePaths) are the node's folders: its containers and CNI
+// plugins, which it starts, see them as on a real node.
 func startKubelet(lab layout.Lab, o Options, node string, ip netip.Addr) error {
 	for _, d := range []string{lab.KubeletDir(node), lab.CNIConfDir(node), lab.CNIBinDir(node)} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("create %s: %w", d, err)
 		}
 	}
+	kubelet := filepath.Join(o.BinDir, "antrea-lab-kubelet")
+	// Pods' network namespaces, made by the kubelet, must show up on the
+	// machine (lab tools) and in running containers (the agent).
+	if err := netnsutil.ShareDir(); err != nil {
+		return err
+	}
+	args := []string{kubelet, "run-container", "--keep-shared", netnsutil.Dir}
+	var created []string
+	for _, p := range layout.NodePrivatePaths {
+		if err := os.MkdirAll(lab.NodePath(node, p), 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", lab.NodePath(node, p), err)
+		}
+		created = append(created, volumes.MissingPaths(p)...)
+		args = append(args, "--mount", lab.NodePath(node, p)+":"+p)
+	}
+	// The mount points are made on the machine's file system; down removes
+	// them once empty.
+	if err := hostpaths.Record(lab.CreatedPathsFile(), created); err != nil {
+		return err
+	}
+	args = append(args, "--", kubelet,
+		"--lab-name="+lab.Name,
+		"--state-dir="+lab.StateDir,
+		"--node-name="+node,
+		"--node-ip="+ip.String(),
+		"--kubeconfig="+lab.NodeKubeconfig(node),
+		"--bin-dir="+o.BinDir,
+		"--network-check-period=10s",
+	)
 	_, err := proc.Start(lab.PIDDir(), proc.Spec{
-		Name:  node + "-kubelet",
-		Netns: lab.NodeNetns(node),
-		Args: []string{
-			filepath.Join(o.BinDir, "antrea-lab-kubelet"),
-			"--lab-name=" + lab.Name,
-			"--state-dir=" + lab.StateDir,
-			"--node-name=" + node,
-			"--node-ip=" + ip.String(),
-			"--kubeconfig=" + lab.NodeKubeconfig(node),
-			"--bin-dir=" + o.BinDir,
-			"--network-check-period=10s",
-		},
+		Name:    node + "-kubelet",
+		Netns:   lab.NodeNetns(node),
+		Args:    args,
 		LogFile: filepath.Join(lab.LogDir(), node+"-kubelet.log"),
 	})
 	return err

@@ -74,20 +74,6 @@ func WritePKI(lab layout.Lab, identities []Identity) error {
 	if err := pki.WritePair(dir, "apiserver", serving, key); err != nil {
 		return err
 	}
-	// antrea-controller's aggregated API server: the APIService trusts the
-	// lab CA, and the aggregator dials the Service's endpoint by IP.
-	ctrl, ctrlKey, err := ca.Issue(pki.Request{
-		CommonName: "antrea-controller",
-		DNSNames:   []string{"antrea.kube-system.svc", "antrea.kube-system.svc.cluster.local", "localhost"},
-		IPs:        []net.IP{layout.ControlPlaneIP.AsSlice(), net.ParseIP("127.0.0.1")},
-		Server:     true,
-	})
-	if err != nil {
-		return err
-	}
-	if err := pki.WritePair(dir, "antrea-controller", ctrl, ctrlKey); err != nil {
-		return err
-	}
 	if err := pki.WriteServiceAccountKey(dir); err != nil {
 		return err
 	}
@@ -121,20 +107,6 @@ func WritePKI(lab layout.Lab, identities []Identity) error {
 		}
 	}
 	return nil
-}
-
-// WriteTokenKubeconfig writes a kubeconfig for the lab's API server that
-// authenticates with a bearer token (a ServiceAccount's).
-func WriteTokenKubeconfig(path, user string, caPEM []byte, token string) error {
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["antrea-lab"] = &clientcmdapi.Cluster{Server: APIServerURL(), CertificateAuthorityData: caPEM}
-	cfg.AuthInfos[user] = &clientcmdapi.AuthInfo{Token: token}
-	cfg.Contexts["antrea-lab"] = &clientcmdapi.Context{Cluster: "antrea-lab", AuthInfo: user}
-	cfg.CurrentContext = "antrea-lab"
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
-		return fmt.Errorf("write kubeconfig %s: %w", path, err)
-	}
-	return os.Chmod(path, 0o600)
 }
 
 func writeKubeconfig(path, user string, caPEM, certPEM, keyPEM []byte) error {

@@ -87,6 +87,25 @@ func PodNetns(labName string, uid types.UID) string {
 // PodNetns is PodNetns for this lab.
 func (l Lab) PodNetns(uid types.UID) string { return PodNetns(l.Name, uid) }
 
+// NodePrivatePaths are the machine paths each simulated node has a copy
+// of: its kubelet, and so every container and CNI plugin it runs, sees the
+// node's folder NodeRoot/<path> there (a bind mount in the kubelet's mount
+// namespace), as processes on a real node see its own file system.
+var NodePrivatePaths = []string{
+	"/etc/cni/net.d",
+	"/opt/cni/bin",
+	"/var/run/antrea",
+	"/var/lib/antrea",
+	"/var/run/openvswitch",
+}
+
+// NodeRoot is the folder below which a node keeps its NodePrivatePaths.
+func (l Lab) NodeRoot(node string) string { return filepath.Join(l.NodeDir(node), "root") }
+
+// NodePath is where the machine keeps path of node: one of
+// NodePrivatePaths (or below one).
+func (l Lab) NodePath(node, path string) string { return filepath.Join(l.NodeRoot(node), path) }
+
 // Folders of the state directory.
 func (l Lab) PKIDir() string                { return filepath.Join(l.StateDir, "pki") }
 func (l Lab) LogDir() string                { return filepath.Join(l.StateDir, "logs") }
@@ -97,9 +116,9 @@ func (l Lab) AdminKubeconfig() string       { return filepath.Join(l.KubeconfigD
 func (l Lab) StateFile() string             { return filepath.Join(l.StateDir, "lab.json") }
 func (l Lab) CreatedPathsFile() string      { return filepath.Join(l.StateDir, "created-paths") }
 func (l Lab) NodeDir(node string) string    { return filepath.Join(l.StateDir, "nodes", node) }
-func (l Lab) OVSDir(node string) string     { return filepath.Join(l.NodeDir(node), "ovs") }
-func (l Lab) CNIConfDir(node string) string { return filepath.Join(l.NodeDir(node), "cni", "net.d") }
-func (l Lab) CNIBinDir(node string) string  { return filepath.Join(l.NodeDir(node), "cni", "bin") }
+func (l Lab) OVSDir(node string) string     { return l.NodePath(node, "/var/run/openvswitch") }
+func (l Lab) CNIConfDir(node string) string { return l.NodePath(node, "/etc/cni/net.d") }
+func (l Lab) CNIBinDir(node string) string  { return l.NodePath(node, "/opt/cni/bin") }
 func (l Lab) KubeletDir(node string) string { return filepath.Join(l.NodeDir(node), "kubelet") }
 func (l Lab) NodeKubeconfig(node string) string {
 	return filepath.Join(l.KubeconfigDir(), "kubelet-"+node+".conf")

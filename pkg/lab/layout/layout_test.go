@@ -24,5 +24,7 @@ func TestNames(t *testing.T) {
 	assert.Equal(t, "lab.pod-0123456789abc", l.PodNetns("0123456789abcdef-0000"))
 	assert.Equal(t, "172.18.0.11", NodeIP(1).String())
 	assert.True(t, UnderlayPrefix.Contains(NodeIP(MaxNodes)))
-	assert.Equal(t, "/s/nodes/node-2/cni/net.d", l.CNIConfDir("node-2"))
+	assert.Equal(t, "/s/nodes/node-2/root/etc/cni/net.d", l.CNIConfDir("node-2"))
+	assert.Equal(t, "/s/nodes/node-2/root/var/run/openvswitch", l.OVSDir("node-2"))
+	assert.Equal(t, "/s/nodes/node-2/root/var/run/antrea/agent.sock", l.NodePath("node-2", "/var/run/antrea/agent.sock"))
 }

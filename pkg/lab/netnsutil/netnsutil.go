@@ -144,3 +144,35 @@ func Dialer(name string) func(ctx context.Context, network, addr string) (net.Co
 func setLoopbackUp() error {
 	return linkUp("lo")
 }
+
+// ShareDir makes Dir a shared mount point, as iproute2 does: network
+// namespaces made in a mount namespace that keeps it shared (a lab
+// kubelet's) or in this one then show up in both.
+func ShareDir() error {
+	if err := os.MkdirAll(Dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", Dir, err)
+	}
+	real, err := filepath.EvalSymlinks(Dir)
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", Dir, err)
+	}
+	info, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return fmt.Errorf("read mountinfo: %w", err)
+	}
+	mounted := false
+	for _, line := range strings.Split(string(info), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == real {
+			mounted = true
+		}
+	}
+	if !mounted {
+		if err := unix.Mount(real, real, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind %s on itself: %w", real, err)
+		}
+	}
+	if err := unix.Mount("", real, "", unix.MS_SHARED, ""); err != nil {
+		return fmt.Errorf("make %s shared: %w", real, err)
+	}
+	return nil
+}

@@ -38,16 +38,26 @@ func (w *worker) ourBinary(spec *corev1.Container) (string, []string, bool) {
 	if len(argv) == 0 {
 		return "", nil, false
 	}
-	name := filepath.Base(argv[0])
-	if name == "" || name == "." || name == "/" {
+	path, ok := w.binaryPath(argv[0])
+	if !ok {
 		return "", nil, false
+	}
+	return path, argv[1:], true
+}
+
+// binaryPath finds the lab binary a command names (by its base name, as an
+// image would have it on its PATH).
+func (w *worker) binaryPath(command string) (string, bool) {
+	name := filepath.Base(command)
+	if name == "" || name == "." || name == "/" {
+		return "", false
 	}
 	path := filepath.Join(w.m.cfg.BinDir, name)
 	fi, err := os.Stat(path)
 	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
-		return "", nil, false
+		return "", false
 	}
-	return path, argv[1:], true
+	return path, true
 }
 
 func isSidecar(spec *corev1.Container) bool {

@@ -6,6 +6,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/ovs-cni/antrea/pkg/lab/kubelet/probe"
+	"github.com/ovs-cni/antrea/pkg/lab/kubelet/volumes"
 )
 
 // probeState holds the probe results of one running app container.
@@ -38,7 +39,7 @@ func (w *worker) startProbes(pod *corev1.Pod, spec *corev1.Container, prev *core
 	w.mu.Lock()
 	w.probes[spec.Name] = ps
 	w.mu.Unlock()
-	target := probe.Target{PodIP: w.podIP(), Netns: w.netnsPath(), Ports: spec.Ports}
+	target := probe.Target{PodIP: w.podIP(), Netns: w.netnsPath(), Ports: spec.Ports, InContainer: w.inContainer(spec)}
 	name := pod.Namespace + "/" + pod.Name + "/" + spec.Name
 	setReady := func(r bool) {
 		w.mu.Lock()
@@ -143,6 +144,15 @@ func (w *worker) adoptProbes(pod *corev1.Pod) {
 		if ok {
 			continue
 		}
+		if w.vols == nil {
+			// After a kubelet restart: the volumes again, for exec
+			// probes that run inside the container.
+			if set, err := w.m.cfg.Volumes.Prepare(w.m.ctx, pod, w.m.cfg.Store.PodDir(w.st.UID)); err == nil {
+				w.vols = &set
+			} else {
+				w.log().Error(err, "Preparing volumes of an adopted pod failed")
+			}
+		}
 		var prev *corev1.ContainerStatus
 		for j := range pod.Status.ContainerStatuses {
 			if cs := &pod.Status.ContainerStatuses[j]; cs.Name == spec.Name && cs.ContainerID == "antrea-lab://"+c.ID {
@@ -150,5 +160,38 @@ func (w *worker) adoptProbes(pod *corev1.Pod) {
 			}
 		}
 		w.startProbes(pod, spec, prev)
+	}
+}
+
+// inContainer returns how exec probes of a container of our binaries run:
+// through run-container with the container's network namespace and
+// mounts, the command resolved like the container's own. Nil for other
+// containers (lab-agnhost stands in for them): their probes run in the
+// pod's network namespace.
+func (w *worker) inContainer(spec *corev1.Container) func([]string) []string {
+	if _, _, ours := w.ourBinary(spec); !ours || w.vols == nil {
+		return nil
+	}
+	mounts, _, err := volumes.Mounts(spec, *w.vols)
+	if err != nil {
+		return nil
+	}
+	prefix := []string{w.m.cfg.SelfExe, "run-container", "--netns", w.netnsPath()}
+	for _, mt := range mounts {
+		m := mt.Source + ":" + mt.Target
+		if mt.ReadOnly {
+			m += ":ro"
+		}
+		prefix = append(prefix, "--mount", m)
+	}
+	prefix = append(prefix, "--")
+	return func(cmd []string) []string {
+		argv := append([]string(nil), cmd...)
+		if len(argv) > 0 {
+			if path, ok := w.binaryPath(argv[0]); ok {
+				argv[0] = path
+			}
+		}
+		return append(append([]string(nil), prefix...), argv...)
 	}
 }

@@ -5,6 +5,7 @@ package probe
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,10 @@ type Target struct {
 	// Netns is the path of the pod's network namespace, "" for host network.
 	Netns string
 	Ports []corev1.ContainerPort
+	// InContainer, when set, turns an exec probe's command into the
+	// command line that runs it inside the container (its namespaces and
+	// mounts), as a kubelet runs exec probes; the result runs as is.
+	InContainer func(cmd []string) []string
 }
 
 // Execer runs a command inside a network namespace ("" means the caller's).
@@ -66,6 +71,9 @@ func (c NetChecker) Check(ctx context.Context, p *corev1.Probe, t Target) error 
 		if c.Exec == nil {
 			return errors.New("exec probe: no executor configured")
 		}
+		if t.InContainer != nil {
+			return c.Exec(ctx, "", t.InContainer(p.Exec.Command))
+		}
 		return c.Exec(ctx, t.Netns, p.Exec.Command)
 	case p.GRPC != nil:
 		return errors.New("grpc probes are not supported by the lab kubelet")
@@ -74,8 +82,13 @@ func (c NetChecker) Check(ctx context.Context, p *corev1.Probe, t Target) error 
 }
 
 func checkHTTP(ctx context.Context, h *corev1.HTTPGetAction, t Target) error {
-	if h.Scheme != "" && h.Scheme != corev1.URISchemeHTTP {
-		return fmt.Errorf("http probe: scheme %s is not supported, only HTTP", h.Scheme)
+	scheme := "http"
+	switch h.Scheme {
+	case "", corev1.URISchemeHTTP:
+	case corev1.URISchemeHTTPS:
+		scheme = "https"
+	default:
+		return fmt.Errorf("http probe: scheme %s is not supported", h.Scheme)
 	}
 	port, err := ResolvePort(h.Port, t.Ports)
 	if err != nil {
@@ -89,7 +102,7 @@ func checkHTTP(ctx context.Context, h *corev1.HTTPGetAction, t Target) error {
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
-	url := "http://" + net.JoinHostPort(host, strconv.Itoa(port)) + path
+	url := scheme + "://" + net.JoinHostPort(host, strconv.Itoa(port)) + path
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return fmt.Errorf("http probe: build request for %s: %w", url, err)
@@ -103,7 +116,9 @@ func checkHTTP(ctx context.Context, h *corev1.HTTPGetAction, t Target) error {
 		req.Header.Add(hd.Name, hd.Value)
 	}
 	client := http.Client{
-		Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
+		// As the kubelet: HTTPS probes do not verify the certificate.
+		Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil,
+			TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // probes, as the kubelet's
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},

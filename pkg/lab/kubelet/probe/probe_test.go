@@ -108,6 +108,10 @@ func TestNetChecker(t *testing.T) {
 	}))
 	defer srv.Close()
 	host, port := hostPort(t, srv.Listener.Addr().String())
+	// A self-signed certificate, as antrea-controller's: not verified.
+	tlsSrv := httptest.NewTLSServer(srv.Config.Handler)
+	defer tlsSrv.Close()
+	_, tlsPort := hostPort(t, tlsSrv.Listener.Addr().String())
 	target := Target{PodIP: host, Ports: []corev1.ContainerPort{{Name: "web", ContainerPort: int32(port)}}}
 	var execNetns string
 	c := NetChecker{Exec: func(_ context.Context, netns string, cmd []string) error {
@@ -126,7 +130,10 @@ func TestNetChecker(t *testing.T) {
 		{"tcp closed", corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(1)}}, true},
 		{"http ok", corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(int32(port))}}, false},
 		{"http 500", corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/bad", Port: intstr.FromInt32(int32(port))}}, true},
-		{"https unsupported", corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Scheme: corev1.URISchemeHTTPS, Port: intstr.FromInt32(int32(port))}}, true},
+		{"https to a plain http server", corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Scheme: corev1.URISchemeHTTPS, Port: intstr.FromInt32(int32(port))}}, true},
+		{"https ok", corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Scheme: corev1.URISchemeHTTPS, Path: "/healthz", Port: intstr.FromInt32(int32(tlsPort))}}, false},
+		{"https 500", corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Scheme: corev1.URISchemeHTTPS, Path: "/bad", Port: intstr.FromInt32(int32(tlsPort))}}, true},
+		{"unknown scheme", corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Scheme: "FTP", Port: intstr.FromInt32(int32(port))}}, true},
 		{"exec ok", corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"true"}}}, false},
 		{"exec fails", corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"false"}}}, true},
 		{"no handler", corev1.ProbeHandler{}, true},
@@ -141,6 +148,19 @@ func TestNetChecker(t *testing.T) {
 			}
 		})
 	}
+	assert.Equal(t, "", execNetns)
+
+	// In a container: the command line comes from InContainer, and the
+	// namespace is its business.
+	var ran []string
+	c = NetChecker{Exec: func(_ context.Context, netns string, cmd []string) error {
+		execNetns, ran = netns, cmd
+		return nil
+	}}
+	target.Netns = "/var/run/netns/pod"
+	target.InContainer = func(cmd []string) []string { return append([]string{"run-container", "--"}, cmd...) }
+	require.NoError(t, c.Check(context.Background(), &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"health"}}}}, target))
+	assert.Equal(t, []string{"run-container", "--", "health"}, ran)
 	assert.Equal(t, "", execNetns)
 }
 

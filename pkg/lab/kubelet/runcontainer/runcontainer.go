@@ -46,7 +46,11 @@ type Options struct {
 	Netns   string // path; "" stays in the current namespace
 	Workdir string
 	Mounts  []Mount
-	Argv    []string
+	// KeepShared are mount points that stay peers of the caller's (e.g.
+	// /var/run/netns, so that network namespaces made on either side show
+	// up on the other); every other mount becomes a slave.
+	KeepShared []string
+	Argv       []string
 }
 
 // Exec sets the process up and execs the command; it only returns on error.
@@ -70,8 +74,8 @@ func Exec(o Options) error {
 		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 			return fmt.Errorf("unshare mount namespace: %w", err)
 		}
-		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
-			return fmt.Errorf("make mounts private: %w", err)
+		if err := slaveMounts(o.KeepShared); err != nil {
+			return err
 		}
 		for _, m := range o.Mounts {
 			if err := bind(m); err != nil {
@@ -102,6 +106,11 @@ func Exec(o Options) error {
 }
 
 func bind(m Mount) error {
+	if filepath.Clean(m.Source) == filepath.Clean(m.Target) && !m.ReadOnly {
+		// A host path at its own place (e.g. /var/run/netns): the
+		// container already sees it, with what appears there later.
+		return nil
+	}
 	fi, err := os.Stat(m.Source)
 	if err != nil {
 		return fmt.Errorf("mount source %s: %w", m.Source, err)
@@ -129,4 +138,82 @@ func bind(m Mount) error {
 		}
 	}
 	return nil
+}
+
+// slaveMounts makes every mount a slave of the caller's, so that what is
+// mounted here does not show up there, except the mounts at or below the
+// keep paths, which stay as they are.
+func slaveMounts(keep []string) error {
+	if len(keep) == 0 {
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
+			return fmt.Errorf("make mounts slaves: %w", err)
+		}
+		return nil
+	}
+	var kept []string
+	for _, k := range keep {
+		r, err := filepath.EvalSymlinks(k)
+		if err != nil {
+			return fmt.Errorf("shared mount %s: %w", k, err)
+		}
+		kept = append(kept, r)
+	}
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return fmt.Errorf("read mountinfo: %w", err)
+	}
+	for _, target := range MountPoints(string(data)) {
+		if under(target, kept) {
+			continue
+		}
+		if err := unix.Mount("", target, "", unix.MS_SLAVE, ""); err != nil && target == "/" {
+			return fmt.Errorf("make / a slave: %w", err)
+		}
+	}
+	return nil
+}
+
+// MountPoints lists the mount points of a mountinfo text, parents first.
+func MountPoints(mountinfo string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, line := range strings.Split(mountinfo, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 || seen[f[4]] {
+			continue
+		}
+		seen[f[4]] = true
+		out = append(out, unescapeMountinfo(f[4]))
+	}
+	return out
+}
+
+// unescapeMountinfo undoes the octal escapes (\040 for a space) of
+// mountinfo paths.
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, "\\") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var c int
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%o", &c); err == nil {
+				b.WriteByte(byte(c))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func under(path string, roots []string) bool {
+	for _, r := range roots {
+		if path == r || strings.HasPrefix(path, r+"/") {
+			return true
+		}
+	}
+	return false
 }

@@ -34,3 +34,16 @@ func TestParseMount(t *testing.T) {
 func TestExecNeedsCommand(t *testing.T) {
 	require.ErrorContains(t, Exec(Options{}), "no command given")
 }
+
+func TestMountPoints(t *testing.T) {
+	info := `27 1 254:0 / / rw,relatime - ext4 /dev/vda rw
+22 27 0:21 / /proc rw,relatime - proc proc rw
+42 27 254:0 /run/netns /run/netns rw,relatime shared:1 - ext4 /dev/vda rw
+43 42 0:4 net:[4026532] /run/netns/a rw shared:1 - nsfs nsfs rw
+44 27 0:5 / /mnt/with\040space rw - tmpfs tmpfs rw
+`
+	assert.Equal(t, []string{"/", "/proc", "/run/netns", "/run/netns/a", "/mnt/with space"}, MountPoints(info))
+	assert.True(t, under("/run/netns/a", []string{"/run/netns"}))
+	assert.True(t, under("/run/netns", []string{"/run/netns"}))
+	assert.False(t, under("/run/netnsx", []string{"/run/netns"}))
+}
