@@ -49,10 +49,12 @@ watches those the node runs (host).`,
 			if cfg.OVSManagedBy == config.OVSManagedByHost {
 				return daemons.Watch(ctx, cfg.OVSRunDir, 10*time.Second)
 			}
-			return daemons.Run(ctx, daemons.Options{RunDir: cfg.OVSRunDir, DBFile: dbFile, Schema: schema})
+			// The agent may need OVS to clean its node up as it stops:
+			// the daemons outlive its API socket.
+			return daemons.Run(ctx, daemons.Options{RunDir: cfg.OVSRunDir, DBFile: dbFile, Schema: schema, StopAfter: cfg.APISocket})
 		},
 	}
-	cmd.Flags().StringVar(&configFile, "config", "/etc/antrea/antrea-agent.conf", "the agent's configuration file")
+	cmd.PersistentFlags().StringVar(&configFile, "config", "/etc/antrea/antrea-agent.conf", "the agent's configuration file")
 	cmd.Flags().StringVar(&dbFile, "db", "", "the OVS database file (default: conf.db in ovsRunDir)")
 	cmd.Flags().StringVar(&schema, "schema", daemons.DefaultSchema, "the OVS database schema")
 	cmd.Flags().IntVarP(&verbosity, "v", "v", 0, "log verbosity")

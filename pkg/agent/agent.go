@@ -394,27 +394,36 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if uninstallWatch.Uninstalling(cctx) {
-			return cleanupNode(cctx, cfg, br, routes)
+			return errors.Join(err, cleanupNode(cctx, cfg, br, routes))
 		}
 	}
 	return err
 }
 
 // watchUninstall starts following the agent's DaemonSet when the agent
-// runs in a pod (POD_NAMESPACE and POD_NAME set); nil otherwise.
+// runs in a pod (POD_NAMESPACE and POD_NAME set); nil otherwise. The
+// DaemonSet is found from the pod, retried until it is.
 func watchUninstall(ctx context.Context, client kubernetes.Interface) *uninstall.Watcher {
 	ns, name := os.Getenv("POD_NAMESPACE"), os.Getenv("POD_NAME")
 	if ns == "" || name == "" {
 		klog.InfoS("Not running in a pod (POD_NAMESPACE/POD_NAME unset): the node is never cleaned up on exit")
 		return nil
 	}
-	owner, err := uninstall.Owner(ctx, client, ns, name)
-	if err != nil {
-		klog.ErrorS(err, "Cannot find the agent's DaemonSet: the node is never cleaned up on exit")
-		return nil
-	}
-	w := uninstall.NewWatcher(client, ns, owner)
-	go w.Run(ctx)
+	w := uninstall.NewWatcher(client, ns, "")
+	go func() {
+		var owner string
+		_ = wait.PollUntilContextCancel(ctx, 2*time.Second, true, func(ctx context.Context) (bool, error) {
+			var err error
+			if owner, err = uninstall.Owner(ctx, client, ns, name); err != nil {
+				klog.ErrorS(err, "Cannot find the agent's DaemonSet yet; retrying")
+				return false, nil
+			}
+			return true, nil
+		})
+		if owner != "" {
+			w.Run(ctx, owner)
+		}
+	}()
 	return w
 }
 
@@ -423,16 +432,26 @@ func watchUninstall(ctx context.Context, client kubernetes.Interface) *uninstall
 // the pods' veths), routes, nftables, the CNI config and plugin, the IPAM
 // store.
 func cleanupNode(ctx context.Context, cfg config.AgentConfig, br *ovsdb.Client, routes *route.Netlink) error {
-	klog.InfoS("Antrea is uninstalled: removing the agent's bridge, routes, nftables and CNI config from the node", "node", cfg.NodeName)
+	klog.InfoS("Antrea is uninstalled: removing the agent's CNI config, routes, nftables and bridge from the node", "node", cfg.NodeName)
 	var errs []error
+	// What needs no OVS first: with ovsManagedBy container, antrea-ovs
+	// stops the daemons once this agent is gone, but not a moment later.
+	if err := cniinstall.Uninstall(cfg.CNIBinDir, cfg.CNIConfDir); err != nil {
+		errs = append(errs, err)
+	}
+	if err := routes.Cleanup(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := os.RemoveAll(filepath.Join(cfg.StateDir, "ipam")); err != nil {
+		errs = append(errs, fmt.Errorf("remove IPAM store: %w", err))
+	}
 	ports, err := br.ListPorts(ctx)
 	if err != nil {
 		errs = append(errs, err)
 	}
-	if err := cniinstall.Uninstall(cfg.CNIBinDir, cfg.CNIConfDir); err != nil {
-		errs = append(errs, err)
-	}
-	if err := br.DeleteBridge(ctx); err != nil {
+	bctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := br.DeleteBridge(bctx); err != nil {
 		errs = append(errs, err)
 	}
 	for _, p := range ports {
@@ -445,16 +464,10 @@ func cleanupNode(ctx context.Context, cfg config.AgentConfig, br *ovsdb.Client, 
 			}
 		}
 	}
-	if err := routes.Cleanup(ctx); err != nil {
-		errs = append(errs, err)
-	}
-	if err := os.RemoveAll(filepath.Join(cfg.StateDir, "ipam")); err != nil {
-		errs = append(errs, fmt.Errorf("remove IPAM store: %w", err))
-	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("clean up node %s: %w", cfg.NodeName, err)
 	}
-	klog.InfoS("Node cleaned up", "node", cfg.NodeName, "podInterfaces", len(ports))
+	klog.InfoS("Node cleaned up", "node", cfg.NodeName, "ports", len(ports))
 	return nil
 }
 

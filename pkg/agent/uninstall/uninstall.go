@@ -11,7 +11,6 @@ package uninstall
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync/atomic"
 
@@ -44,19 +43,30 @@ func Owner(ctx context.Context, client kubernetes.Interface, namespace, name str
 
 // Watcher follows one DaemonSet.
 type Watcher struct {
-	client          kubernetes.Interface
-	namespace, name string
-	seen, gone      atomic.Bool
+	client     kubernetes.Interface
+	namespace  string
+	name       atomic.Value // string
+	seen, gone atomic.Bool
+	// uid of the DaemonSet last seen: one deleted with --cascade=orphan
+	// and created again (a selector change) is not an uninstall.
+	uid atomic.Value
 }
 
-// NewWatcher watches the DaemonSet namespace/name.
+// NewWatcher watches the DaemonSet namespace/name; name may be given later,
+// to Run.
 func NewWatcher(client kubernetes.Interface, namespace, name string) *Watcher {
-	return &Watcher{client: client, namespace: namespace, name: name}
+	w := &Watcher{client: client, namespace: namespace}
+	w.name.Store(name)
+	return w
 }
 
-// Run follows the DaemonSet until ctx ends.
-func (w *Watcher) Run(ctx context.Context) {
-	selector := fields.OneTermEqualSelector("metadata.name", w.name).String()
+// Run follows the DaemonSet until ctx ends; a non-empty name replaces the
+// one given to NewWatcher.
+func (w *Watcher) Run(ctx context.Context, name string) {
+	if name != "" {
+		w.name.Store(name)
+	}
+	selector := fields.OneTermEqualSelector("metadata.name", w.dsName()).String()
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = selector
@@ -85,6 +95,12 @@ func (w *Watcher) observe(obj any) {
 		return
 	}
 	w.seen.Store(true)
+	if prev, _ := w.uid.Load().(string); prev != string(ds.UID) {
+		w.uid.Store(string(ds.UID))
+		if w.gone.Swap(false) {
+			klog.InfoS("The agent's DaemonSet is back: not uninstalling", "daemonSet", w.namespace+"/"+w.dsName(), "uid", ds.UID)
+		}
+	}
 	if ds.DeletionTimestamp != nil {
 		w.markGone("being deleted")
 	}
@@ -93,29 +109,34 @@ func (w *Watcher) observe(obj any) {
 func (w *Watcher) markGone(why string) {
 	if !w.gone.Swap(true) {
 		klog.InfoS("The agent's DaemonSet is going away: Antrea is being uninstalled; the node is cleaned up when the agent stops",
-			"daemonSet", w.namespace+"/"+w.name, "why", why)
+			"daemonSet", w.namespace+"/"+w.dsName(), "why", why)
 	}
 }
 
+func (w *Watcher) dsName() string {
+	n, _ := w.name.Load().(string)
+	return n
+}
+
 // Uninstalling reports whether the DaemonSet went away. Called at shutdown:
-// when the watch did not see it go, one last read settles it; a read that
-// fails (e.g. the ServiceAccount is already gone) counts as "not
-// uninstalling", since cleaning up a node that keeps Antrea would cut its
-// pods off.
+// one last read settles it when it can be made (a DaemonSet that exists
+// and is not being deleted means a restart, even if the watch saw an
+// earlier one go); when it cannot (e.g. the ServiceAccount is already
+// gone), what the watch saw decides.
 func (w *Watcher) Uninstalling(ctx context.Context) bool {
-	if w.gone.Load() {
-		return true
+	if !w.seen.Load() {
+		return false // never found nor seen: not ours to judge
 	}
-	ds, err := w.client.AppsV1().DaemonSets(w.namespace).Get(ctx, w.name, metav1.GetOptions{})
+	ds, err := w.client.AppsV1().DaemonSets(w.namespace).Get(ctx, w.dsName(), metav1.GetOptions{})
 	switch {
 	case err == nil:
 		return ds.DeletionTimestamp != nil
-	case apierrors.IsNotFound(err) && w.seen.Load():
-		return true
 	case apierrors.IsNotFound(err):
-		return false
+		return w.seen.Load()
+	case w.gone.Load():
+		return true
 	default:
-		klog.ErrorS(errors.Unwrap(err), "Cannot tell whether Antrea is being uninstalled; keeping the node's network", "daemonSet", w.namespace+"/"+w.name, "err", err)
+		klog.ErrorS(err, "Cannot tell whether Antrea is being uninstalled; keeping the node's network", "daemonSet", w.namespace+"/"+w.dsName())
 		return false
 	}
 }

@@ -9,8 +9,11 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 )
 
@@ -39,13 +42,35 @@ func TestWatcherSeesDeletion(t *testing.T) {
 	defer cancel()
 	client := fake.NewClientset(daemonSet())
 	w := NewWatcher(client, "kube-system", "antrea-agent")
-	go w.Run(ctx)
+	go w.Run(ctx, "")
 	require.Eventually(t, w.seen.Load, 5*time.Second, 10*time.Millisecond)
 	assert.False(t, w.Uninstalling(ctx), "the DaemonSet exists: a restart, not an uninstall")
 
 	require.NoError(t, client.AppsV1().DaemonSets("kube-system").Delete(ctx, "antrea-agent", metav1.DeleteOptions{}))
 	require.Eventually(t, w.gone.Load, 5*time.Second, 10*time.Millisecond)
 	assert.True(t, w.Uninstalling(ctx))
+
+	// Created again (kubectl delete --cascade=orphan, then apply): the
+	// adopted agents are not being uninstalled.
+	again := daemonSet()
+	again.UID = "second"
+	_, err := client.AppsV1().DaemonSets("kube-system").Create(ctx, again, metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return !w.gone.Load() }, 5*time.Second, 10*time.Millisecond)
+	assert.False(t, w.Uninstalling(ctx))
+}
+
+func TestUninstallingWhenTheAPIRefuses(t *testing.T) {
+	ctx := context.Background()
+	client := fake.NewClientset()
+	client.PrependReactor("get", "daemonsets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewUnauthorized("the ServiceAccount is gone")
+	})
+	w := NewWatcher(client, "kube-system", "antrea-agent")
+	w.seen.Store(true)
+	assert.False(t, w.Uninstalling(ctx), "nothing seen go: keep the network")
+	w.gone.Store(true)
+	assert.True(t, w.Uninstalling(ctx), "the watch saw it go before the credentials went")
 }
 
 func TestUninstallingWithoutWatch(t *testing.T) {

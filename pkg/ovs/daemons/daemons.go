@@ -32,6 +32,11 @@ type Options struct {
 	Schema string
 	// StopTimeout bounds the wait for the daemons after SIGTERM.
 	StopTimeout time.Duration
+	// StopAfter, when set, is a file (the agent's API socket) whose
+	// removal the daemons outlive when ctx ends: the agent may need OVS
+	// to clean its node up as it stops. Waited for up to StopAfterTimeout.
+	StopAfter        string
+	StopAfterTimeout time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -43,6 +48,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.StopTimeout == 0 {
 		o.StopTimeout = 10 * time.Second
+	}
+	if o.StopAfterTimeout == 0 {
+		o.StopAfterTimeout = 20 * time.Second
 	}
 	return o
 }
@@ -153,8 +161,12 @@ func Run(ctx context.Context, o Options) error {
 		"--unixctl="+filepath.Join(o.RunDir, "ovs-vswitchd.ctl"),
 		"--no-chdir", "-vconsole:info", "-vsyslog:off")
 	env := append(os.Environ(), "OVS_RUNDIR="+o.RunDir, "OVS_DBDIR="+filepath.Dir(o.DBFile))
+	type exit struct {
+		cmd *exec.Cmd
+		err error
+	}
 	var running []*exec.Cmd
-	exited := make(chan error, 2)
+	exited := make(chan exit, 2)
 	start := func(c *exec.Cmd) error {
 		c.Env, c.Stdout, c.Stderr = env, os.Stderr, os.Stderr
 		if err := c.Start(); err != nil {
@@ -163,25 +175,34 @@ func Run(ctx context.Context, o Options) error {
 		running = append(running, c)
 		go func() {
 			err := c.Wait()
-			exited <- fmt.Errorf("%s exited: %v", filepath.Base(c.Path), err)
+			exited <- exit{c, fmt.Errorf("%s exited: %v", filepath.Base(c.Path), err)}
 		}()
 		return nil
 	}
+	// stop ends the children still running (ovs-vswitchd first: it is the
+	// client of the database) and waits for them.
 	stop := func() {
-		// ovs-vswitchd first: it is the client of the database.
 		for i := len(running) - 1; i >= 0; i-- {
 			_ = running[i].Process.Signal(syscall.SIGTERM)
 		}
 		deadline := time.After(o.StopTimeout)
-		for range running {
+		for len(running) > 0 {
 			select {
-			case <-exited:
+			case e := <-exited:
+				running = without(running, e.cmd)
 			case <-deadline:
 				for _, c := range running {
 					_ = c.Process.Kill()
 				}
 				return
 			}
+		}
+	}
+	// Sockets of an earlier run that did not stop cleanly would make the
+	// wait below return before ovsdb-server listens.
+	for _, f := range []string{sock, filepath.Join(o.RunDir, "ovsdb-server.ctl"), filepath.Join(o.RunDir, "ovs-vswitchd.ctl")} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove stale %s: %w", f, err)
 		}
 	}
 	if err := start(db); err != nil {
@@ -191,7 +212,7 @@ func Run(ctx context.Context, o Options) error {
 		stop()
 		return err
 	}
-	if out, err := exec.CommandContext(ctx, "ovs-vsctl", "--db=unix:"+sock, "--no-wait", "init").CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(ctx, "ovs-vsctl", "--db=unix:"+sock, "--timeout=10", "--no-wait", "init").CombinedOutput(); err != nil {
 		stop()
 		return fmt.Errorf("ovs-vsctl init: %w: %s", err, strings.TrimSpace(string(out)))
 	}
@@ -202,24 +223,39 @@ func Run(ctx context.Context, o Options) error {
 	klog.InfoS("OVS daemons started", "runDir", o.RunDir, "db", o.DBFile)
 	select {
 	case <-ctx.Done():
+		if o.StopAfter != "" {
+			waitGone(o.StopAfter, o.StopAfterTimeout)
+		}
 		klog.InfoS("Stopping the OVS daemons")
 		stop()
 		return nil
-	case err := <-exited:
-		running = removeExited(running)
+	case e := <-exited:
+		running = without(running, e.cmd)
 		stop()
-		return err
+		return e.err
 	}
 }
 
-func removeExited(cmds []*exec.Cmd) []*exec.Cmd {
+func without(cmds []*exec.Cmd, c *exec.Cmd) []*exec.Cmd {
 	var out []*exec.Cmd
-	for _, c := range cmds {
-		if c.ProcessState == nil {
-			out = append(out, c)
+	for _, x := range cmds {
+		if x != c {
+			out = append(out, x)
 		}
 	}
 	return out
+}
+
+// waitGone waits until path does not exist, at most timeout.
+func waitGone(path string, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	klog.InfoS("Still there; stopping the OVS daemons anyway", "file", path, "waited", timeout)
 }
 
 // prepareDB creates the database from the schema, or converts an existing

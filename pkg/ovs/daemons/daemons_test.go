@@ -51,6 +51,11 @@ func TestRunStartsAndStopsTheDaemons(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 
+	// A socket left by an unclean stop, and the agent's API socket.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "db.sock"), nil, 0o600))
+	agentSock := filepath.Join(dir, "agent.sock")
+	require.NoError(t, os.WriteFile(agentSock, nil, 0o600))
+
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -66,7 +71,7 @@ func TestRunStartsAndStopsTheDaemons(t *testing.T) {
 			done <- err
 			return
 		}
-		done <- Run(ctx, Options{RunDir: dir, StopTimeout: 5 * time.Second})
+		done <- Run(ctx, Options{RunDir: dir, StopTimeout: 5 * time.Second, StopAfter: agentSock, StopAfterTimeout: 10 * time.Second})
 	}()
 	t.Cleanup(func() {
 		// Whatever happens, no daemon outlives the test.
@@ -86,6 +91,10 @@ func TestRunStartsAndStopsTheDaemons(t *testing.T) {
 	pid, err := os.ReadFile(filepath.Join(dir, "ovs-vswitchd.pid"))
 	require.NoError(t, err)
 	cancel()
+	// The daemons outlive the agent: they stop once its socket is gone.
+	time.Sleep(500 * time.Millisecond)
+	require.NoError(t, Health(context.Background(), dir), "OVS still runs while the agent does")
+	require.NoError(t, os.Remove(agentSock))
 	select {
 	case err := <-done:
 		require.NoError(t, err)

@@ -166,8 +166,13 @@ func slaveMounts(keep []string) error {
 		if under(target, kept) {
 			continue
 		}
-		if err := unix.Mount("", target, "", unix.MS_SLAVE, ""); err != nil && target == "/" {
-			return fmt.Errorf("make / a slave: %w", err)
+		if err := unix.Mount("", target, "", unix.MS_SLAVE, ""); err != nil {
+			if target == "/" {
+				return fmt.Errorf("make / a slave: %w", err)
+			}
+			// A mount hidden under another cannot be changed, and
+			// nothing is mounted through it.
+			fmt.Fprintf(os.Stderr, "run-container: warning: make %s a slave: %v\n", target, err)
 		}
 	}
 	return nil
