@@ -10,11 +10,12 @@ TOOLS := $(ROOT)/_output/tools/bin
 KUBE_VERSION := $(shell awk '$$1 == "k8s.io/kubernetes" && $$2 ~ /^v/ {print $$2; exit}' hack/tools/kubernetes/go.mod)
 KUBE_BIN := $(ROOT)/_output/cache/kubernetes/$(KUBE_VERSION)/bin
 STATICCHECK_VERSION := v0.8.2
-LDFLAGS := -X github.com/ovs-cni/antrea/pkg/lab/cli.KubeVersion=$(KUBE_VERSION)
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/ovs-cni/antrea/pkg/lab/cli.KubeVersion=$(KUBE_VERSION) -X github.com/ovs-cni/antrea/pkg/version.Version=$(VERSION)
 LAB_NODES ?= 2
 E2E_TIMEOUT ?= 40m
 
-BINARIES := antrea-agent antrea-controller antrea-cni antrea-ovs antrea-lab antrea-lab-kubelet lab-agnhost
+BINARIES := antrea-agent antrea-controller antrea-cni antrea-ovs antctl antrea-lab antrea-lab-kubelet lab-agnhost
 CNI_PLUGINS := github.com/containernetworking/plugins/plugins/main/bridge \
                github.com/containernetworking/plugins/plugins/ipam/host-local \
                github.com/containernetworking/plugins/plugins/main/loopback

@@ -66,6 +66,7 @@ const (
 
 // Run starts the agent and blocks until ctx ends.
 func Run(ctx context.Context, cfg config.AgentConfig) error {
+	started := time.Now()
 	restCfg, err := kubeclient.Config(cfg.Kubeconfig, cfg.KubeAPIServerOverride)
 	if err != nil {
 		return err
@@ -371,7 +372,10 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 		return nil
 	}
 	go func() {
-		if err := agentapi.Serve(ctx, cfg.APISocket, agentapi.Sources{NetworkPolicies: policies.LastRealized, Metrics: registry, Ready: readiness}); err != nil {
+		in := &inspector{cfg: cfg, nodeIP: nodeIP, podCIDR: podCIDR, gatewayIP: gwIP, started: started,
+			ovsVersion: ovsVersionOf(br.OVSVersion, cfg.OVSRunDir), pods: pods.Pods, flows: flows,
+			policies: policies.LastRealized, ready: readiness, connected: conn.Connected}
+		if err := agentapi.Serve(ctx, cfg.APISocket, agentapi.Sources{NetworkPolicies: policies.LastRealized, Metrics: registry, Ready: readiness, Inspector: in}); err != nil {
 			klog.ErrorS(err, "The agent API stopped")
 		}
 	}()

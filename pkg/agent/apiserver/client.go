@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/ovs-cni/antrea/pkg/agent/policysync"
@@ -35,6 +36,48 @@ func (c *Client) NetworkPolicies(ctx context.Context) (*policysync.RealizedState
 		return nil, err
 	}
 	return &s, nil
+}
+
+// PodInterfaces lists the pods' ports, of one namespace and name when
+// given.
+func (c *Client) PodInterfaces(ctx context.Context, namespace, name string) ([]PodInterface, error) {
+	v := url.Values{}
+	if namespace != "" {
+		v.Set("namespace", namespace)
+	}
+	if name != "" {
+		v.Set("name", name)
+	}
+	var out []PodInterface
+	return out, c.get(ctx, PathPodInterfaces+query(v), &out)
+}
+
+// Flows lists the installed flows q selects.
+func (c *Client) Flows(ctx context.Context, q FlowQuery) ([]Flow, error) {
+	v := url.Values{}
+	for k, val := range map[string]string{"pod": q.Pod, "policy": q.Policy, "table": q.Table} {
+		if val != "" {
+			v.Set(k, val)
+		}
+	}
+	var out []Flow
+	return out, c.get(ctx, PathOVSFlows+query(v), &out)
+}
+
+// Info returns the agent's summary.
+func (c *Client) Info(ctx context.Context) (*AgentInfo, error) {
+	var out AgentInfo
+	if err := c.get(ctx, PathAgentInfo, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+func query(v url.Values) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return "?" + v.Encode()
 }
 
 // Check asks a health path (PathHealthz, PathReadyz): nil when the agent

@@ -38,6 +38,8 @@ type Sources struct {
 	// Ready returns nil once the agent serves pods; nil Ready means
 	// always ready.
 	Ready func() error
+	// Inspector, when not nil, serves the inspection paths (antctl).
+	Inspector Inspector
 }
 
 // Handler serves the API's paths from src.
@@ -63,6 +65,9 @@ func Handler(src Sources) http.Handler {
 		}
 		writeJSON(w, state)
 	})
+	if src.Inspector != nil {
+		handleInspect(mux, src.Inspector)
+	}
 	if src.Metrics != nil {
 		mux.Handle("GET "+PathMetrics, promhttp.HandlerFor(src.Metrics, promhttp.HandlerOpts{ErrorLog: promErrorLog{}}))
 	}

@@ -52,6 +52,12 @@ const (
 	ownerIsolationPrefix = OwnerPrefix + "isolation/"
 )
 
+// IsolationOwner owns the default-deny flows of the pod at ip.
+func IsolationOwner(ip netip.Addr) string { return ownerIsolationPrefix + ip.String() }
+
+// RuleOwnerPrefix starts the owners of the rule flows of the policy uid.
+func RuleOwnerPrefix(uid types.UID) string { return ownerRulePrefix + string(uid) + "/" }
+
 // Compiler compiles States into flows. It keeps the conjunction ids it
 // allocated, so that a rule keeps its id from one compile to the next.
 type Compiler struct {
@@ -185,7 +191,7 @@ func (b *builder) policy(p *controlplane.NetworkPolicy) {
 		}
 	}
 	for _, pod := range pods {
-		owner := ownerIsolationPrefix + pod.ip.String()
+		owner := IsolationOwner(pod.ip)
 		if ingress {
 			b.add(owner, of.Flow{Table: agentof.IngressDefaultTable.ID, Priority: PriorityIsolation,
 				Match: []of.MatchField{ipMatch(), agentof.OutputPortReg.Match(pod.ofport)}})
@@ -380,7 +386,7 @@ func (b *builder) conjunction(uid types.UID, dir string, idx int, sig string, t 
 			return
 		}
 	}
-	owner := fmt.Sprintf("%s%s/%s/%d", ownerRulePrefix, uid, dir, idx)
+	owner := fmt.Sprintf("%s%s/%d", RuleOwnerPrefix(uid), dir, idx)
 	if len(clauses) == 1 {
 		for _, m := range clauses[0] {
 			b.add(owner, of.Flow{Table: t.ID, Priority: PriorityRuleAllow, Match: m, Actions: allow})

@@ -260,6 +260,26 @@ func (s *FlowSyncer) Flows() []of.Flow {
 	return s.allLocked()
 }
 
+// OwnedFlows returns the installed flows of the owners keep accepts, by
+// owner, each list sorted.
+func (s *FlowSyncer) OwnedFlows(keep func(owner string) bool) map[string][]of.Flow {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string][]of.Flow{}
+	for owner, fs := range s.installed {
+		if !keep(owner) {
+			continue
+		}
+		list := make([]of.Flow, 0, len(fs))
+		for _, f := range fs {
+			list = append(list, f)
+		}
+		of.SortFlows(list)
+		out[owner] = list
+	}
+	return out
+}
+
 // Owners returns the owners that have flows.
 func (s *FlowSyncer) Owners() []string {
 	s.mu.Lock()

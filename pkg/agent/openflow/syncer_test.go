@@ -110,3 +110,20 @@ func TestAfterChangeRunsOnlyAfterAChangedBundle(t *testing.T) {
 	require.Error(t, s.Sync(ctx, "p", CategoryPolicy, nil))
 	assert.Len(t, after, 2, "a failed bundle changed nothing")
 }
+
+func TestOwnedFlows(t *testing.T) {
+	ctx := context.Background()
+	s := NewFlowSyncer(&keyBundler{}, 1)
+	require.NoError(t, s.SyncAll(ctx, CategoryPod, map[string][]of.Flow{
+		"pod/a": {flow(80, 200, 4), flow(10, 200, 4)},
+		"pod/b": {flow(10, 200, 5)},
+		"other": {flow(0, 1, 1)},
+	}))
+	got := s.OwnedFlows(func(o string) bool { return o != "other" })
+	require.Len(t, got, 2)
+	require.Len(t, got["pod/a"], 2)
+	assert.Equal(t, uint8(10), got["pod/a"][0].Table, "sorted in pipeline order")
+	assert.Equal(t, uint8(80), got["pod/a"][1].Table)
+	assert.Len(t, got["pod/b"], 1)
+	assert.Empty(t, s.OwnedFlows(func(string) bool { return false }))
+}

@@ -110,7 +110,8 @@ func New(cfg Config) *Configurator {
 	return &Configurator{cfg: cfg, pods: map[string]*Pod{}}
 }
 
-func owner(containerID string) string { return "pod/" + containerID }
+// Owner owns the flows of the pod of containerID.
+func Owner(containerID string) string { return "pod/" + containerID }
 
 func (c *Configurator) get(id string) *Pod {
 	c.mu.Lock()
@@ -224,7 +225,7 @@ func (c *Configurator) Add(ctx context.Context, req cniserver.PodRequest) (res *
 			return nil, cniserver.Errorf(cniv1.CodeOVSFailure, "admit the pod under its NetworkPolicies: %w", err)
 		}
 	}
-	if err := c.cfg.Flows.Sync(ctx, owner(p.ContainerID), openflow.CategoryPod, c.podFlows(p)); err != nil {
+	if err := c.cfg.Flows.Sync(ctx, Owner(p.ContainerID), openflow.CategoryPod, c.podFlows(p)); err != nil {
 		return nil, cniserver.Errorf(cniv1.CodeOVSFailure, "install the pod's flows: %w", err)
 	}
 	c.put(p)
@@ -296,7 +297,7 @@ func (c *Configurator) disconnect(ctx context.Context, p *Pod, netns string) err
 			errs = append(errs, err)
 		}
 	}
-	if err := c.cfg.Flows.Sync(ctx, owner(p.ContainerID), openflow.CategoryPod, nil); err != nil {
+	if err := c.cfg.Flows.Sync(ctx, Owner(p.ContainerID), openflow.CategoryPod, nil); err != nil {
 		errs = append(errs, err)
 	}
 	if p.HostIf != "" {

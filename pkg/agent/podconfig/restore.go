@@ -45,7 +45,7 @@ func (c *Configurator) Restore(ctx context.Context, exists PodExists) error {
 			continue
 		}
 		p.IP, p.MAC, p.OFPort = ip, mac, uint32(port.OFPort)
-		if err := c.cfg.Flows.Sync(ctx, owner(p.ContainerID), openflow.CategoryPod, c.podFlows(p)); err != nil {
+		if err := c.cfg.Flows.Sync(ctx, Owner(p.ContainerID), openflow.CategoryPod, c.podFlows(p)); err != nil {
 			errs = append(errs, err)
 			continue
 		}

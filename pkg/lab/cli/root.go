@@ -124,6 +124,7 @@ that runs pods as network namespaces and calls CNI as a container runtime does.`
 		newControllerCommand(g),
 		newAgentCommand(g),
 		newAntreaCommand(g),
+		newAntctlCommand(g),
 	)
 	return root
 }

@@ -1,0 +1,143 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	agentapi "github.com/ovs-cni/antrea/pkg/agent/apiserver"
+	"github.com/ovs-cni/antrea/pkg/agent/config"
+	"github.com/ovs-cni/antrea/pkg/agent/networkpolicy"
+	agentof "github.com/ovs-cni/antrea/pkg/agent/openflow"
+	"github.com/ovs-cni/antrea/pkg/agent/podconfig"
+	"github.com/ovs-cni/antrea/pkg/agent/policysync"
+	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
+)
+
+type nopBundler struct{}
+
+func (nopBundler) Bundle(context.Context, []of.Flow, []of.Flow) error { return nil }
+
+func testInspector(t *testing.T) *inspector {
+	t.Helper()
+	ip := netip.MustParseAddr("10.10.0.5")
+	pod := podconfig.Pod{ContainerID: "c1", PodNamespace: "x", PodName: "a", HostIf: "a-1234", IP: ip,
+		MAC: net.HardwareAddr{2, 0, 0, 0, 0, 5}, OFPort: 7}
+	flows := agentof.NewFlowSyncer(nopBundler{}, 3)
+	ctx := context.Background()
+	require.NoError(t, flows.Sync(ctx, podconfig.Owner("c1"), agentof.CategoryPod, []of.Flow{
+		{Table: agentof.SpoofGuardTable.ID, Priority: 200, Match: []of.MatchField{of.MatchInPort(7)}},
+		{Table: agentof.L2ForwardingTable.ID, Priority: 200, Match: []of.MatchField{of.MatchInPort(7)}},
+	}))
+	require.NoError(t, flows.Sync(ctx, networkpolicy.IsolationOwner(ip), agentof.CategoryPolicy, []of.Flow{
+		{Table: agentof.IngressDefaultTable.ID, Priority: 100, Match: []of.MatchField{of.MatchInPort(7)}},
+	}))
+	require.NoError(t, flows.Sync(ctx, networkpolicy.RuleOwnerPrefix("uid-1")+"in/0", agentof.CategoryPolicy, []of.Flow{
+		{Table: agentof.IngressRuleTable.ID, Priority: 200, Match: []of.MatchField{of.MatchInPort(9)}},
+	}))
+	require.NoError(t, flows.Sync(ctx, "node/n2", agentof.CategoryNode, []of.Flow{
+		{Table: agentof.L3ForwardingTable.ID, Priority: 200, Match: []of.MatchField{of.MatchInPort(1)}},
+	}))
+	return &inspector{
+		cfg:    config.AgentConfig{NodeName: "n1", OVSDatapathType: "netdev", TunnelType: "vxlan"},
+		nodeIP: netip.MustParseAddr("172.18.0.11"), podCIDR: netip.MustParsePrefix("10.10.0.0/24"), gatewayIP: netip.MustParseAddr("10.10.0.1"),
+		ovsVersion: func() string { return "3.1.0" },
+		pods:       func() []podconfig.Pod { return []podconfig.Pod{pod} },
+		flows:      flows,
+		policies: func() *policysync.RealizedState {
+			return &policysync.RealizedState{Policies: []policysync.RealizedPolicy{{Namespace: "x", Name: "deny", UID: "uid-1"}}}
+		},
+		ready:     func() error { return nil },
+		connected: func() bool { return true },
+	}
+}
+
+func TestInspectorFlows(t *testing.T) {
+	in := testInspector(t)
+	tables := func(flows []agentapi.Flow) []string {
+		var out []string
+		for _, f := range flows {
+			out = append(out, f.TableName)
+		}
+		return out
+	}
+	tests := []struct {
+		name    string
+		q       agentapi.FlowQuery
+		want    []string
+		wantErr string
+	}{
+		{"all", agentapi.FlowQuery{}, []string{"SpoofGuard", "L3Forwarding", "L2ForwardingCalc", "IngressRule", "IngressDefaultRule"}, ""},
+		{"by pod: its flows and its isolation", agentapi.FlowQuery{Pod: "x/a"}, []string{"SpoofGuard", "L2ForwardingCalc", "IngressDefaultRule"}, ""},
+		{"by policy", agentapi.FlowQuery{Policy: "x/deny"}, []string{"IngressRule"}, ""},
+		{"by table number", agentapi.FlowQuery{Table: "10"}, []string{"SpoofGuard"}, ""},
+		{"by table name", agentapi.FlowQuery{Table: "l2forwardingcalc"}, []string{"L2ForwardingCalc"}, ""},
+		{"pod and table", agentapi.FlowQuery{Pod: "x/a", Table: "SpoofGuard"}, []string{"SpoofGuard"}, ""},
+		{"unknown pod", agentapi.FlowQuery{Pod: "x/b"}, nil, "pod x/b on this node: not found"},
+		{"bad pod", agentapi.FlowQuery{Pod: "b"}, nil, `pod "b": want namespace/name`},
+		{"unknown policy", agentapi.FlowQuery{Policy: "x/allow"}, nil, "NetworkPolicy x/allow applied on this node: not found"},
+		{"unknown table", agentapi.FlowQuery{Table: "Nope"}, nil, `table "Nope": not a table number or one of Classification`},
+		{"table out of range", agentapi.FlowQuery{Table: "7"}, nil, "table 7: no such table"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := in.Flows(tc.q)
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, tables(got))
+		})
+	}
+	_, err := in.Flows(agentapi.FlowQuery{Pod: "x/b"})
+	assert.True(t, errors.Is(err, agentapi.ErrNotFound))
+}
+
+func TestInspectorPodInterfacesAndInfo(t *testing.T) {
+	in := testInspector(t)
+	assert.Equal(t, []agentapi.PodInterface{{Namespace: "x", Name: "a", ContainerID: "c1", InterfaceName: "a-1234",
+		IP: "10.10.0.5", MAC: "02:00:00:00:00:05", OFPort: 7}}, in.PodInterfaces())
+	info := in.Info()
+	assert.True(t, info.Ready)
+	assert.Equal(t, "n1", info.NodeName)
+	assert.Equal(t, "3.1.0", info.OVSVersion)
+	assert.Equal(t, 1, info.Pods)
+	assert.Equal(t, 1, info.NetworkPolicies)
+	assert.Equal(t, uint16(3), info.FlowRound)
+	assert.Equal(t, 1, info.FlowsByTable["10:SpoofGuard"])
+	in.ready = func() error { return errors.New("not serving CNI yet") }
+	assert.Equal(t, "not serving CNI yet", in.Info().NotReadyReason)
+}
+
+func TestOVSVersionFallsBackToVswitchd(t *testing.T) {
+	dir := t.TempDir()
+	lis, err := net.Listen("unix", filepath.Join(dir, "ovs-vswitchd.ctl"))
+	require.NoError(t, err)
+	defer lis.Close()
+	go func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			var req map[string]any
+			_ = json.NewDecoder(c).Decode(&req)
+			_ = json.NewEncoder(c).Encode(map[string]any{"result": "ovs-vswitchd (Open vSwitch) 3.1.0\n", "error": nil, "id": req["id"]})
+			c.Close()
+		}
+	}()
+	fromDB := func(v string) func(context.Context) (string, error) {
+		return func(context.Context) (string, error) { return v, nil }
+	}
+	assert.Equal(t, "3.2.1", ovsVersionOf(fromDB("3.2.1"), dir)(), "OVSDB's ovs_version first")
+	assert.Equal(t, "3.1.0", ovsVersionOf(fromDB(""), dir)(), "else ovs-vswitchd's own answer")
+	assert.Equal(t, "", ovsVersionOf(fromDB(""), t.TempDir())(), "nothing to ask")
+}

@@ -1,0 +1,342 @@
+// Package antctl is the antctl CLI: `get` of the controller's computed
+// policies and groups (through the kube-apiserver) and of the local
+// agent's pods, flows and state (through its API socket), and `version`.
+package antctl
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clientscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	agentapi "github.com/ovs-cni/antrea/pkg/agent/apiserver"
+	"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1"
+	"github.com/ovs-cni/antrea/pkg/version"
+)
+
+// DefaultAgentSocket is the agent's apiSocket in the manifest.
+const DefaultAgentSocket = "/var/run/antrea/agent.sock"
+
+type options struct {
+	kubeconfig  string
+	agentSocket string
+	output      string
+	timeout     time.Duration
+}
+
+func (o *options) agent() *agentapi.Client { return agentapi.NewClient(o.agentSocket) }
+
+func (o *options) restConfig() (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if o.kubeconfig != "" {
+		rules.ExplicitPath = o.kubeconfig
+	}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %w", err)
+	}
+	cfg.UserAgent = "antctl/" + version.Version
+	return cfg, nil
+}
+
+func (o *options) context(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(cmd.Context(), o.timeout)
+}
+
+func (o *options) validate() error {
+	if o.output != "table" && o.output != "json" {
+		return fmt.Errorf("--output %q: must be table or json", o.output)
+	}
+	return nil
+}
+
+// NewCommand is antctl's root command.
+func NewCommand() *cobra.Command {
+	o := &options{}
+	root := &cobra.Command{
+		Use:   "antctl",
+		Short: "Inspect antrea: the controller's policies and groups, and on a node its agent's pods, flows and state",
+		Long: `antctl reads the controller's view through the Kubernetes API (--kubeconfig,
+KUBECONFIG or ~/.kube/config) and, on a node, the agent's view through its
+local API socket (--agent-socket; root only).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			return o.validate()
+		},
+	}
+	f := root.PersistentFlags()
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: KUBECONFIG, then ~/.kube/config)")
+	f.StringVar(&o.agentSocket, "agent-socket", DefaultAgentSocket, "the local agent's API socket")
+	f.StringVarP(&o.output, "output", "o", "table", "table or json")
+	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "how long to wait for an answer")
+	get := &cobra.Command{Use: "get", Short: "Show antrea objects and state"}
+	get.AddCommand(newGetPodInterface(o), newGetOVSFlows(o), newGetAgentInfo(o),
+		newGetControlplane(o, "networkpolicy", "networkpolicies", []string{"netpol", "np"}),
+		newGetControlplane(o, "appliedtogroup", "appliedtogroups", []string{"atg"}),
+		newGetControlplane(o, "addressgroup", "addressgroups", []string{"ag"}),
+		newGetControllerInfo(o))
+	root.AddCommand(get, newVersion(o))
+	return root
+}
+
+func newVersion(o *options) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print antctl's version, and the local agent's when it answers",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out := map[string]string{"antctl": version.Version}
+			ctx, cancel := o.context(cmd)
+			defer cancel()
+			if info, err := o.agent().Info(ctx); err == nil {
+				out["agent"] = info.Version
+			}
+			if o.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), out)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "antctl version: %s\n", out["antctl"])
+			if v, ok := out["agent"]; ok {
+				fmt.Fprintf(cmd.OutOrStdout(), "agent version: %s\n", v)
+			}
+			return nil
+		},
+	}
+}
+
+func newGetPodInterface(o *options) *cobra.Command {
+	var namespace string
+	cmd := &cobra.Command{
+		Use:     "podinterface [NAME]",
+		Aliases: []string{"podinterfaces", "pi"},
+		Short:   "The pods of this node: port, IP, MAC, OpenFlow port (agent)",
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := o.context(cmd)
+			defer cancel()
+			name := ""
+			if len(args) == 1 {
+				name = args[0]
+			}
+			pods, err := o.agent().PodInterfaces(ctx, namespace, name)
+			if err != nil {
+				return err
+			}
+			if name != "" && len(pods) == 0 {
+				return fmt.Errorf("pod %q not found on this node", name)
+			}
+			if o.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), pods)
+			}
+			rows := [][]string{{"NAMESPACE", "NAME", "INTERFACE", "IP", "MAC", "OFPORT", "CONTAINER"}}
+			for _, p := range pods {
+				rows = append(rows, []string{p.Namespace, p.Name, p.InterfaceName, p.IP, p.MAC, fmt.Sprint(p.OFPort), short(p.ContainerID)})
+			}
+			return writeTable(cmd.OutOrStdout(), rows)
+		},
+	}
+	cmd.Flags().StringVarP(&namespace, "namespace", "n", "", "only this namespace")
+	return cmd
+}
+
+func newGetOVSFlows(o *options) *cobra.Command {
+	var q agentapi.FlowQuery
+	cmd := &cobra.Command{
+		Use:     "ovsflows",
+		Aliases: []string{"of"},
+		Short:   "The OpenFlow flows the agent installed, with their table and what they belong to (agent)",
+		Example: `  antctl get ovsflows -p default/web-0         # a pod's own flows and its isolation
+  antctl get ovsflows --policy default/deny     # a NetworkPolicy's rule flows
+  antctl get ovsflows -T SpoofGuard             # one table, by name or number`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := o.context(cmd)
+			defer cancel()
+			flows, err := o.agent().Flows(ctx, q)
+			if err != nil {
+				return err
+			}
+			if o.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), flows)
+			}
+			rows := [][]string{{"TABLE", "OWNER", "FLOW"}}
+			for _, f := range flows {
+				rows = append(rows, []string{fmt.Sprintf("%d %s", f.Table, f.TableName), shortOwner(f.Owner), f.Flow})
+			}
+			return writeTable(cmd.OutOrStdout(), rows)
+		},
+	}
+	cmd.Flags().StringVarP(&q.Pod, "pod", "p", "", "NAMESPACE/NAME of a pod of this node")
+	cmd.Flags().StringVar(&q.Policy, "policy", "", "NAMESPACE/NAME of a NetworkPolicy applied on this node")
+	cmd.Flags().StringVarP(&q.Table, "table", "T", "", "a table's number or name")
+	return cmd
+}
+
+func newGetAgentInfo(o *options) *cobra.Command {
+	return &cobra.Command{
+		Use:   "agentinfo",
+		Short: "The local agent: health, versions, node network, counts, flows per table (agent)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := o.context(cmd)
+			defer cancel()
+			info, err := o.agent().Info(ctx)
+			if err != nil {
+				return err
+			}
+			if o.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), info)
+			}
+			ready := "yes"
+			if !info.Ready {
+				ready = "no: " + info.NotReadyReason
+			}
+			total := 0
+			tables := make([]string, 0, len(info.FlowsByTable))
+			for t, n := range info.FlowsByTable {
+				total += n
+				tables = append(tables, fmt.Sprintf("%s=%d", t, n))
+			}
+			sortTables(tables)
+			rows := [][]string{
+				{"NODE", info.NodeName}, {"READY", ready}, {"OVS CONNECTED", fmt.Sprint(info.OVSConnected)},
+				{"VERSION", info.Version}, {"OVS VERSION", info.OVSVersion},
+				{"DATAPATH", info.DatapathType}, {"TUNNEL", info.TunnelType},
+				{"NODE IP", info.NodeIP}, {"POD CIDR", info.PodCIDR}, {"GATEWAY", info.GatewayIP},
+				{"STARTED", info.StartTime.Format(time.RFC3339)}, {"FLOW ROUND", fmt.Sprint(info.FlowRound)},
+				{"PODS", fmt.Sprint(info.Pods)}, {"NETWORKPOLICIES", fmt.Sprint(info.NetworkPolicies)},
+				{"FLOWS", fmt.Sprintf("%d (%s)", total, strings.Join(tables, " "))},
+			}
+			return writeTable(cmd.OutOrStdout(), rows)
+		},
+	}
+}
+
+// newGetControlplane lists one resource of controlplane.antrea.io as the
+// controller computed it, printed with the columns the controller's API
+// serves.
+func newGetControlplane(o *options, kind, resource string, aliases []string) *cobra.Command {
+	return &cobra.Command{
+		Use:     kind + " [NAME]",
+		Aliases: append(aliases, resource),
+		Short:   "The controller's " + resource + " (controlplane.antrea.io)",
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := o.restConfig()
+			if err != nil {
+				return err
+			}
+			client, err := rest.UnversionedRESTClientFor(withJSON(cfg))
+			if err != nil {
+				return fmt.Errorf("API client: %w", err)
+			}
+			ctx, cancel := o.context(cmd)
+			defer cancel()
+			path := "/apis/" + v1beta1.SchemeGroupVersion.String() + "/" + resource
+			if len(args) == 1 {
+				path += "/" + args[0]
+			}
+			req := client.Get().AbsPath(path)
+			if o.output == "json" {
+				body, err := req.DoRaw(ctx)
+				if err != nil {
+					return fmt.Errorf("get %s: %w", resource, err)
+				}
+				_, err = cmd.OutOrStdout().Write(append(body, '\n'))
+				return err
+			}
+			body, err := req.SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").DoRaw(ctx)
+			if err != nil {
+				return fmt.Errorf("get %s: %w", resource, err)
+			}
+			var t metav1.Table
+			if err := json.Unmarshal(body, &t); err != nil {
+				return fmt.Errorf("decode %s: %w", resource, err)
+			}
+			return writeTable(cmd.OutOrStdout(), tableRows(&t))
+		},
+	}
+}
+
+func withJSON(cfg *rest.Config) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	c.ContentType = "application/json"
+	c.GroupVersion = &v1beta1.SchemeGroupVersion
+	c.APIPath = "/apis"
+	c.NegotiatedSerializer = clientscheme.Codecs.WithoutConversion()
+	return c
+}
+
+// tableRows prints a server-side Table, with a NAMESPACE column first when
+// its objects are namespaced (as kubectl get -A).
+func tableRows(t *metav1.Table) [][]string {
+	namespaces := make([]string, len(t.Rows))
+	namespaced := false
+	for i, r := range t.Rows {
+		var m metav1.PartialObjectMetadata
+		if len(r.Object.Raw) > 0 && json.Unmarshal(r.Object.Raw, &m) == nil && m.Namespace != "" {
+			namespaces[i], namespaced = m.Namespace, true
+		}
+	}
+	var header []string
+	if namespaced {
+		header = append(header, "NAMESPACE")
+	}
+	for _, c := range t.ColumnDefinitions {
+		header = append(header, strings.ToUpper(c.Name))
+	}
+	rows := [][]string{header}
+	for i, r := range t.Rows {
+		var row []string
+		if namespaced {
+			row = append(row, namespaces[i])
+		}
+		for _, c := range r.Cells {
+			row = append(row, fmt.Sprint(c))
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func writeTable(w io.Writer, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+// shortOwner shortens the container IDs in flow owners (pod/<64 hex>) as
+// podinterface shows them.
+func shortOwner(owner string) string {
+	parts := strings.Split(owner, "/")
+	for i, p := range parts {
+		if len(p) == 64 && strings.Trim(p, "0123456789abcdef") == "" {
+			parts[i] = short(p)
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
