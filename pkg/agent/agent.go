@@ -374,7 +374,18 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 	go func() {
 		in := &inspector{cfg: cfg, nodeIP: nodeIP, podCIDR: podCIDR, gatewayIP: gwIP, started: started,
 			ovsVersion: ovsVersionOf(br.OVSVersion, cfg.OVSRunDir), pods: pods.Pods, flows: flows,
-			policies: policies.LastRealized, ready: readiness, connected: conn.Connected}
+			policies: policies.LastRealized, ready: readiness, connected: conn.Connected,
+			podIP: func(ctx context.Context, ns, name string) (netip.Addr, error) {
+				p, err := client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+				if err != nil {
+					return netip.Addr{}, err
+				}
+				ip, err := netip.ParseAddr(p.Status.PodIP)
+				if err != nil {
+					return netip.Addr{}, fmt.Errorf("pod %s/%s has no IP yet", ns, name)
+				}
+				return ip, nil
+			}}
 		if err := agentapi.Serve(ctx, cfg.APISocket, agentapi.Sources{NetworkPolicies: policies.LastRealized, Metrics: registry, Ready: readiness, Inspector: in}); err != nil {
 			klog.ErrorS(err, "The agent API stopped")
 		}

@@ -33,6 +33,8 @@ type inspector struct {
 	policies   func() *policysync.RealizedState
 	ready      func() error
 	connected  func() bool
+	// podIP finds a pod of another node.
+	podIP func(ctx context.Context, namespace, name string) (netip.Addr, error)
 }
 
 func (in *inspector) PodInterfaces() []agentapi.PodInterface {

@@ -18,6 +18,7 @@ import (
 	agentof "github.com/ovs-cni/antrea/pkg/agent/openflow"
 	"github.com/ovs-cni/antrea/pkg/agent/podconfig"
 	"github.com/ovs-cni/antrea/pkg/agent/policysync"
+	"github.com/ovs-cni/antrea/pkg/agent/trace"
 	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
 )
 
@@ -140,4 +141,48 @@ func TestOVSVersionFallsBackToVswitchd(t *testing.T) {
 	assert.Equal(t, "3.2.1", ovsVersionOf(fromDB("3.2.1"), dir)(), "OVSDB's ovs_version first")
 	assert.Equal(t, "3.1.0", ovsVersionOf(fromDB(""), dir)(), "else ovs-vswitchd's own answer")
 	assert.Equal(t, "", ovsVersionOf(fromDB(""), t.TempDir())(), "nothing to ask")
+}
+
+func TestRulePolicyFromAMatchedFlow(t *testing.T) {
+	in := testInspector(t)
+	step := func(match string) trace.Step {
+		return trace.Step{Table: agentof.IngressRuleTable.ID, Priority: 200, Match: match}
+	}
+	// The rule flow in testInspector matches in_port=9; OVS prints it the
+	// same way.
+	assert.Equal(t, "NetworkPolicy x/deny, ingress rule 0", in.rulePolicy(step("in_port=9")))
+	assert.Equal(t, "", in.rulePolicy(step("in_port=8")))
+	require.NoError(t, in.flows.Sync(context.Background(), networkpolicy.RuleOwnerPrefix("uid-1")+"in/1", agentof.CategoryPolicy, []of.Flow{
+		{Table: agentof.IngressRuleTable.ID, Priority: 200, Match: []of.MatchField{of.MatchConjID(12)}},
+	}))
+	assert.Equal(t, "NetworkPolicy x/deny, ingress rule 1", in.conjunctionPolicy("12"), "OVS prints conj_id in decimal, the agent in hex")
+	assert.Equal(t, "", in.conjunctionPolicy("13"))
+	assert.True(t, sameSet(matchSet("tcp,nw_src=10.0.0.1"), matchSet("dl_type=0x800,nw_proto=6,nw_src=10.0.0.1")))
+	assert.Equal(t, "in_port=3,dl_type=0x800", flowMatch("cookie=0x1,table=10,priority=200,in_port=3,dl_type=0x800 actions=drop"))
+}
+
+func TestTraceOutcome(t *testing.T) {
+	in := testInspector(t)
+	src := in.pods()[0]
+	forward := []agentapi.TraceStep{
+		{Table: 70, TableName: "L3Forwarding", Kind: "node", Actions: []string{"set_field:172.18.0.12->tun_dst", "set_field:0x1->reg1", "resubmit(,105)"}},
+		{Table: 110, TableName: "Output", Kind: "base", Actions: []string{"output:NXM_NX_REG1[]", ">> Not tunneling to our own address"}},
+	}
+	out, why := in.outcome(trace.Result{TunnelDst: "172.18.0.12", Dropped: true}, forward, src, netip.MustParseAddr("10.10.1.2"))
+	assert.Equal(t, "sent into the tunnel to node 172.18.0.12", out, "the pipeline's decision, whatever the trace's datapath did")
+	assert.Empty(t, why)
+
+	local := []agentapi.TraceStep{
+		{Table: 80, Kind: "pod", Actions: []string{"set_field:0x7->reg1"}},
+		{Table: 90, Kind: "networkpolicy", Policy: "NetworkPolicy x/deny, ingress rule 0"},
+		{Table: 110, Actions: []string{"output:NXM_NX_REG1[]"}},
+	}
+	out, why = in.outcome(trace.Result{OutputPorts: []int{7}}, local, src, src.IP)
+	assert.Equal(t, "delivered to pod x/a (port 7)", out)
+	assert.Equal(t, "allowed by NetworkPolicy x/deny, ingress rule 0", why)
+
+	dropped := []agentapi.TraceStep{{Table: 80, Actions: []string{"set_field:0x7->reg1"}}, {Table: 100, TableName: "IngressDefaultRule", Kind: "networkpolicy", Actions: []string{"drop"}}}
+	out, why = in.outcome(trace.Result{Dropped: true}, dropped, src, src.IP)
+	assert.Equal(t, "dropped in table 100 IngressDefaultRule", out)
+	assert.Contains(t, why, "dropped: x/a is isolated for ingress by NetworkPolicies")
 }

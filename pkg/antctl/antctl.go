@@ -85,7 +85,7 @@ local API socket (--agent-socket; root only).`,
 		newGetControlplane(o, "appliedtogroup", "appliedtogroups", []string{"atg"}),
 		newGetControlplane(o, "addressgroup", "addressgroups", []string{"ag"}),
 		newGetControllerInfo(o))
-	root.AddCommand(get, newVersion(o))
+	root.AddCommand(get, newVersion(o), newTracePacket(o))
 	return root
 }
 
@@ -339,4 +339,64 @@ func short(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+func newTracePacket(o *options) *cobra.Command {
+	var q agentapi.TraceQuery
+	var raw bool
+	cmd := &cobra.Command{
+		Use:   "trace-packet -S NS/POD -D NS/POD|IP [-p tcp|udp|icmp] [--dport PORT]",
+		Short: "Trace a packet from a pod of this node through the bridge, table by table, with what decided its fate (agent)",
+		Example: `  antctl trace-packet -S default/client -D default/web --dport 8080
+  antctl trace-packet -S default/client -D 10.96.0.10 -p udp --dport 53`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if q.Source == "" || q.Destination == "" {
+				return fmt.Errorf("--source and --destination are required")
+			}
+			ctx, cancel := o.context(cmd)
+			defer cancel()
+			res, err := o.agent().TracePacket(ctx, q)
+			if err != nil {
+				return err
+			}
+			if o.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), res)
+			}
+			w := cmd.OutOrStdout()
+			if raw {
+				_, err := fmt.Fprintln(w, res.Raw)
+				return err
+			}
+			fmt.Fprintf(w, "packet: %s\n\n", res.Packet)
+			rows := [][]string{{"TABLE", "KIND", "MATCHED", "ACTIONS"}}
+			for _, s := range res.Steps {
+				table := fmt.Sprintf("%d %s", s.Table, s.TableName)
+				if s.NoMatch {
+					rows = append(rows, []string{table, "(no match)", "", ""})
+					continue
+				}
+				match := s.Match
+				if s.Policy != "" {
+					match += "  [" + s.Policy + "]"
+				}
+				rows = append(rows, []string{table, s.Kind, match, "-> " + strings.Join(s.Actions, ", ")})
+			}
+			if err := writeTable(w, rows); err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "\nresult: %s\n", res.Outcome)
+			if res.Decision != "" {
+				fmt.Fprintf(w, "why: %s\n", res.Decision)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&q.Source, "source", "S", "", "NAMESPACE/NAME of a pod of this node")
+	f.StringVarP(&q.Destination, "destination", "D", "", "NAMESPACE/NAME of a pod (any node), or an IPv4 address (e.g. a ClusterIP)")
+	f.StringVarP(&q.Protocol, "protocol", "p", "tcp", "tcp, udp or icmp")
+	f.IntVar(&q.DstPort, "dport", 80, "destination port (tcp, udp)")
+	f.BoolVar(&raw, "raw", false, "print OVS's own ofproto/trace output")
+	return cmd
 }

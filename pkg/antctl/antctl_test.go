@@ -29,6 +29,16 @@ func (fakeAgent) Flows(q agentapi.FlowQuery) ([]agentapi.Flow, error) {
 	return []agentapi.Flow{{Owner: "pod/0123", Table: 10, TableName: "SpoofGuard", Flow: "table=10,priority=200,in_port=7 actions=resubmit(,20)"}}, nil
 }
 
+func (fakeAgent) TracePacket(_ context.Context, q agentapi.TraceQuery) (*agentapi.TraceResult, error) {
+	return &agentapi.TraceResult{Packet: "tcp,in_port=3", Outcome: "dropped in table 100 IngressDefaultRule",
+		Decision: "dropped: x/b is isolated for ingress by NetworkPolicy x/deny, and no rule of them allows this packet",
+		Steps: []agentapi.TraceStep{
+			{Table: 0, TableName: "Classification", Kind: "base", Match: "in_port=3", Actions: []string{"resubmit(,10)"}},
+			{Table: 90, TableName: "IngressRule", NoMatch: true},
+			{Table: 100, TableName: "IngressDefaultRule", Kind: "networkpolicy", Match: "ip,reg1=0x4", Actions: []string{"drop"}},
+		}}, nil
+}
+
 func (fakeAgent) Info() agentapi.AgentInfo {
 	return agentapi.AgentInfo{NodeName: "node-1", Ready: true, Version: "v1", FlowsByTable: map[string]int{"70:L3Forwarding": 4, "10:SpoofGuard": 2}}
 }
@@ -69,6 +79,15 @@ func TestAgentCommands(t *testing.T) {
 	var info agentapi.AgentInfo
 	require.NoError(t, json.Unmarshal([]byte(out), &info))
 	assert.Equal(t, "node-1", info.NodeName)
+
+	out, err = run(t, "--agent-socket", socket, "trace-packet", "-S", "x/a", "-D", "x/b")
+	require.NoError(t, err)
+	assert.Regexp(t, `0 Classification\s+base\s+in_port=3\s+-> resubmit\(,10\)`, out)
+	assert.Regexp(t, `90 IngressRule\s+\(no match\)`, out)
+	assert.Contains(t, out, "result: dropped in table 100 IngressDefaultRule")
+	assert.Contains(t, out, "why: dropped: x/b is isolated for ingress by NetworkPolicy x/deny")
+	_, err = run(t, "--agent-socket", socket, "trace-packet", "-S", "x/a")
+	assert.ErrorContains(t, err, "--source and --destination are required")
 
 	out, err = run(t, "--agent-socket", socket, "version")
 	require.NoError(t, err)

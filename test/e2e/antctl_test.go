@@ -18,11 +18,19 @@ import (
 func TestAntctl(t *testing.T) {
 	l := antreaLab
 	const ns = "antctl"
+	const other = "antctl-other"
 	createNamespace(t, l, ns)
+	createNamespace(t, l, other)
 	c := ctx(t, 2*time.Minute)
-	createPods(t, l, c, servingPod(ns, "web", "node-1"))
-	pods := waitPods(t, l, ns, "", time.Minute, allRunningReady(1))
-	ip := pods[0].Status.PodIP
+	createPods(t, l, c, servingPod(ns, "web", "node-1"), servingPod(ns, "client", "node-1"), servingPod(ns, "remote", "node-2"),
+		servingPod(other, "outsider", "node-1"))
+	var ip string
+	for _, p := range waitPods(t, l, ns, "", time.Minute, allRunningReady(3)) {
+		if p.Name == "web" {
+			ip = p.Status.PodIP
+		}
+	}
+	waitPods(t, l, other, "", time.Minute, allRunningReady(1))
 	_, err := l.Client.NetworkingV1().NetworkPolicies(ns).Create(c, &networkingv1.NetworkPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: "web-only-from-same-ns", Namespace: ns},
 		Spec: networkingv1.NetworkPolicySpec{
@@ -64,6 +72,21 @@ func TestAntctl(t *testing.T) {
 	out = antctl("--", "get", "controllerinfo")
 	assert.Regexp(t, `API\s+v1beta1.controlplane.antrea.io \(available: yes\)`, out)
 	assert.Regexp(t, `POD\s+antrea-controller-\S+ on node-\d, ready true`, out)
+
+	// trace-packet: allowed by the policy's rule, dropped by the isolation,
+	// and across nodes into the tunnel.
+	out = antctl("--node", "node-1", "--", "trace-packet", "-S", ns+"/client", "-D", ns+"/web")
+	t.Logf("trace allowed:\n%s", out)
+	assert.Contains(t, out, "result: delivered to pod antctl/web")
+	assert.Contains(t, out, "why: allowed by NetworkPolicy antctl/web-only-from-same-ns, ingress rule 0")
+	assert.Regexp(t, `10 SpoofGuard\s+pod\s`, out)
+	out = antctl("--node", "node-1", "--", "trace-packet", "-S", other+"/outsider", "-D", ns+"/web")
+	t.Logf("trace dropped:\n%s", out)
+	assert.Contains(t, out, "result: dropped in table 100 IngressDefaultRule")
+	assert.Contains(t, out, "why: dropped: antctl/web is isolated for ingress by NetworkPolicy antctl/web-only-from-same-ns, and no rule of them allows this packet")
+	out = antctl("--node", "node-1", "--", "trace-packet", "-S", ns+"/client", "-D", ns+"/remote", "-p", "udp", "--dport", "53")
+	t.Logf("trace to node-2:\n%s", out)
+	assert.Contains(t, out, "result: sent into the tunnel to node 172.18.0.12")
 
 	out = antctl("--node", "node-1", "--", "version")
 	assert.Regexp(t, `antctl version: \S+\nagent version: \S+`, out)

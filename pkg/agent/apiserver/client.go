@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/ovs-cni/antrea/pkg/agent/policysync"
@@ -62,6 +63,22 @@ func (c *Client) Flows(ctx context.Context, q FlowQuery) ([]Flow, error) {
 	}
 	var out []Flow
 	return out, c.get(ctx, PathOVSFlows+query(v), &out)
+}
+
+// TracePacket traces a synthesized packet through the node's bridge.
+func (c *Client) TracePacket(ctx context.Context, q TraceQuery) (*TraceResult, error) {
+	v := url.Values{"source": {q.Source}, "destination": {q.Destination}}
+	if q.Protocol != "" {
+		v.Set("protocol", q.Protocol)
+	}
+	if q.DstPort != 0 {
+		v.Set("dstPort", strconv.Itoa(q.DstPort))
+	}
+	var out TraceResult
+	if err := c.get(ctx, PathTracePacket+query(v), &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // Info returns the agent's summary.

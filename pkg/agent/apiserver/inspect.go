@@ -1,8 +1,11 @@
 package apiserver
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -76,6 +79,7 @@ type Inspector interface {
 	PodInterfaces() []PodInterface
 	Flows(FlowQuery) ([]Flow, error)
 	Info() AgentInfo
+	TracePacket(context.Context, TraceQuery) (*TraceResult, error)
 }
 
 func handleInspect(mux *http.ServeMux, in Inspector) {
@@ -108,10 +112,73 @@ func handleInspect(mux *http.ServeMux, in Inspector) {
 	mux.HandleFunc("GET "+PathAgentInfo, func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, in.Info())
 	})
+	mux.HandleFunc("GET "+PathTracePacket, func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		tq := TraceQuery{Source: q.Get("source"), Destination: q.Get("destination"), Protocol: q.Get("protocol")}
+		if p := q.Get("dstPort"); p != "" {
+			n, err := strconv.Atoi(p)
+			if err != nil {
+				http.Error(w, fmt.Sprintf("dstPort %q: %v", p, err), http.StatusBadRequest)
+				return
+			}
+			tq.DstPort = n
+		}
+		res, err := in.TracePacket(r.Context(), tq)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		writeJSON(w, res)
+	})
 }
 
 // SplitNamespacedName parses namespace/name.
 func SplitNamespacedName(s string) (string, string, bool) {
 	ns, name, ok := strings.Cut(s, "/")
 	return ns, name, ok && ns != "" && name != "" && !strings.Contains(name, "/")
+}
+
+// PathTracePacket traces a synthesized packet through this node's bridge.
+const PathTracePacket = "/v1/tracepacket"
+
+// TraceQuery describes the packet: from a pod of this node to a pod
+// (namespace/name, on any node) or an IP, over TCP, UDP or ICMP.
+type TraceQuery struct {
+	Source      string `json:"source"`
+	Destination string `json:"destination"`
+	Protocol    string `json:"protocol"`
+	DstPort     int    `json:"dstPort"`
+}
+
+// TraceStep is one table the packet went through.
+type TraceStep struct {
+	Table     uint8  `json:"table"`
+	TableName string `json:"tableName"`
+	// Kind of the flow that matched: base, pod, node, networkpolicy,
+	// service; empty when no flow matched (the table's miss).
+	Kind    string   `json:"kind,omitempty"`
+	Match   string   `json:"match,omitempty"`
+	NoMatch bool     `json:"noMatch,omitempty"`
+	Actions []string `json:"actions,omitempty"`
+	// Policy is the NetworkPolicy (namespace/name and rule) the flow
+	// belongs to, for the policy tables' rule flows.
+	Policy string `json:"policy,omitempty"`
+}
+
+// TraceResult is the packet's path and what became of it.
+type TraceResult struct {
+	Packet string      `json:"packet"`
+	Steps  []TraceStep `json:"steps"`
+	// Outcome: delivered to a pod, sent into the tunnel, to the node, or
+	// dropped in a table.
+	Outcome string `json:"outcome"`
+	// Decision names the NetworkPolicy that allowed or dropped it, when
+	// one did.
+	Decision string `json:"decision,omitempty"`
+	// Raw is OVS's own ofproto/trace output.
+	Raw string `json:"raw"`
 }

@@ -30,6 +30,13 @@ func (f *fakeInspector) Flows(q FlowQuery) ([]Flow, error) {
 
 func (f *fakeInspector) Info() AgentInfo { return AgentInfo{NodeName: "n1", Ready: true} }
 
+func (f *fakeInspector) TracePacket(_ context.Context, q TraceQuery) (*TraceResult, error) {
+	if q.Source == "x/none" {
+		return nil, fmt.Errorf("source pod x/none: %w", ErrNotFound)
+	}
+	return &TraceResult{Packet: fmt.Sprintf("%s %s %s %d", q.Source, q.Destination, q.Protocol, q.DstPort), Outcome: "delivered"}, nil
+}
+
 func TestInspectOverUnixSocket(t *testing.T) {
 	socket := filepath.Join(t.TempDir(), "agent.sock")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -54,6 +61,12 @@ func TestInspectOverUnixSocket(t *testing.T) {
 	assert.ErrorContains(t, err, "404 Not Found: pod x/none: not found")
 	_, err = c.Flows(ctx, FlowQuery{Table: "bad"})
 	assert.ErrorContains(t, err, "400 Bad Request")
+
+	tr, err := c.TracePacket(ctx, TraceQuery{Source: "x/a", Destination: "10.0.0.1", Protocol: "udp", DstPort: 53})
+	require.NoError(t, err)
+	assert.Equal(t, "x/a 10.0.0.1 udp 53", tr.Packet)
+	_, err = c.TracePacket(ctx, TraceQuery{Source: "x/none", Destination: "y/b"})
+	assert.ErrorContains(t, err, "404 Not Found")
 
 	info, err := c.Info(ctx)
 	require.NoError(t, err)
