@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2"
 	aggregator "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
 
@@ -112,6 +113,8 @@ func run(ctx context.Context, cc config.ControllerConfig, serverOpts *apiserver.
 	if err != nil {
 		return err
 	}
+	// Served on the API's /metrics with the API server's own metrics.
+	legacyregistry.RawMustRegister(controller.Collector())
 	server, err := apiserver.New(serverOpts, apiserver.Sources{
 		AppliedToGroups: controller.AppliedToGroups(),
 		AddressGroups:   controller.AddressGroups(),

@@ -67,6 +67,9 @@ const (
 // Run starts the agent and blocks until ctx ends.
 func Run(ctx context.Context, cfg config.AgentConfig) error {
 	started := time.Now()
+	// The agent's metrics, served at /metrics on its API socket.
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	restCfg, err := kubeclient.Config(cfg.Kubeconfig, cfg.KubeAPIServerOverride)
 	if err != nil {
 		return err
@@ -176,7 +179,8 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 		}
 		return nil
 	})
-	flows = agentof.NewFlowSyncer(conn, round)
+	flows = agentof.NewFlowSyncer(newObservedBundler(conn, registry), round)
+	registry.MustRegister(stateCollector{flows: flows.Flows, conntrack: conntrackEntries(cfg)})
 	var groups proxy.Groups = conn
 	if cfg.OVSDatapathType == config.DatapathNetdev {
 		// The userspace datapath can keep a megaflow that a flow change
@@ -218,9 +222,6 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 	var policies *policysync.Controller
 	var pods *podconfig.Configurator
 	factory := informers.NewSharedInformerFactory(client, 0)
-	// The agent's metrics, served at /metrics on its API socket.
-	registry := prometheus.NewRegistry()
-	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	nodePods := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.FieldSelector = "spec.nodeName=" + cfg.NodeName
 	}))

@@ -64,6 +64,7 @@ type Controller struct {
 	// pending counts the marked objects not synced yet; with started and
 	// processed, it lets tests tell when the controller is idle. syncedAt
 	// is when the handlers had seen the initial lists.
+	metrics   *metrics
 	pending   atomic.Int64
 	processed atomic.Uint64
 	started   atomic.Bool
@@ -90,7 +91,7 @@ type policyState struct {
 // New returns a controller watching Pods, Namespaces and NetworkPolicies
 // through the factory's informers. Start the factory and call Run.
 func New(factory informers.SharedInformerFactory) (*Controller, error) {
-	c := &Controller{
+	c := &Controller{metrics: newMetrics(),
 		policies:        map[string]*policyState{},
 		wake:            make(chan struct{}, 1),
 		appliedToGroups: newAppliedToGroupStore(),
@@ -149,9 +150,11 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.syncedAt = time.Now()
 	c.started.Store(true)
 	for {
+		start := time.Now()
 		c.mu.Lock()
 		c.flush(ctx.Done())
 		c.mu.Unlock()
+		c.metrics.observeFlush(start)
 		select {
 		case <-ctx.Done():
 			klog.InfoS("Stopped NetworkPolicy controller")

@@ -3,6 +3,12 @@ package networkpolicy
 import (
 	"context"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -372,4 +378,29 @@ func TestSpans(t *testing.T) {
 		assert.Equal(c, []string{"nodeD"}, pc.Span)
 		assert.Empty(c, tc.NetworkPolicies().ListForNode("nodeB"))
 	})
+}
+
+func TestControllerMetrics(t *testing.T) {
+	c, err := New(informers.NewSharedInformerFactory(fake.NewClientset(), 0))
+	require.NoError(t, err)
+	reg := prometheus.NewPedanticRegistry()
+	require.NoError(t, reg.Register(c.Collector()))
+	c.appliedToGroups.Watch("node-1", func(Event[controlplane.AppliedToGroup]) {})
+	c.metrics.observeFlush(time.Now().Add(-time.Millisecond))
+	var fams []*dto.MetricFamily
+	fams, err = reg.Gather()
+	require.NoError(t, err)
+	got := map[string]*dto.MetricFamily{}
+	for _, f := range fams {
+		got[f.GetName()] = f
+	}
+	for _, name := range []string{"antrea_controller_queue_depth", "antrea_controller_computed_objects_total", "antrea_controller_objects",
+		"antrea_controller_watchers", "antrea_controller_computation_duration_seconds"} {
+		assert.Contains(t, got, name)
+	}
+	assert.Len(t, got["antrea_controller_objects"].GetMetric(), 3, "one per kind")
+	w := got["antrea_controller_watchers"].GetMetric()
+	require.Len(t, w, 1)
+	assert.Equal(t, 1.0, w[0].GetGauge().GetValue())
+	assert.Equal(t, uint64(1), got["antrea_controller_computation_duration_seconds"].GetMetric()[0].GetHistogram().GetSampleCount())
 }

@@ -223,3 +223,14 @@ func spanHas(span []string, node string) bool {
 	_, found := slices.BinarySearch(span, node)
 	return found
 }
+
+// Stats counts the stored objects and the watchers per node.
+func (s *MemoryStore[T]) Stats() (objects int, watchersByNode map[string]int) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	watchersByNode = map[string]int{}
+	for _, w := range s.watchers {
+		watchersByNode[w.node]++
+	}
+	return len(s.objects), watchersByNode
+}
