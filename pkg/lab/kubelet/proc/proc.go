@@ -49,10 +49,14 @@ type Runtime interface {
 type OS struct {
 	mu     sync.Mutex
 	exited map[int]int
+	// children started by this runtime and not reaped yet: their state
+	// is known from Wait, without reading /proc (which reads empty while a
+	// process execs, e.g. run-container becoming the container's command).
+	children map[int]bool
 }
 
 // NewOS returns a Runtime that runs real processes.
-func NewOS() *OS { return &OS{exited: map[int]int{}} }
+func NewOS() *OS { return &OS{exited: map[int]int{}, children: map[int]bool{}} }
 
 // Start implements Runtime.
 func (o *OS) Start(s Spec) (int, error) {
@@ -77,6 +81,7 @@ func (o *OS) Start(s Spec) (int, error) {
 	}
 	pid := cmd.Process.Pid
 	delete(o.exited, pid)
+	o.children[pid] = true
 	go func() {
 		err := cmd.Wait()
 		code := 0
@@ -91,6 +96,7 @@ func (o *OS) Start(s Spec) (int, error) {
 		}
 		o.mu.Lock()
 		o.exited[pid] = code
+		delete(o.children, pid)
 		o.mu.Unlock()
 	}()
 	return pid, nil
@@ -103,9 +109,13 @@ func (o *OS) Status(pid int, marker string) Status {
 	}
 	o.mu.Lock()
 	code, done := o.exited[pid]
+	child := o.children[pid]
 	o.mu.Unlock()
 	if done {
 		return Status{ExitCode: code, ExitKnown: true}
+	}
+	if child {
+		return Status{Running: true}
 	}
 	if Matches(pid, marker) {
 		return Status{Running: true}

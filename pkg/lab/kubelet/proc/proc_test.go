@@ -50,3 +50,20 @@ func TestExitCodeAndErrors(t *testing.T) {
 	require.ErrorContains(t, err, "start /nonexistent")
 	assert.False(t, o.Status(0, "x").Running)
 }
+
+// TestChildRunningWhileItExecs: a child that execs right away (as
+// run-container does) counts as running throughout, even in the instant
+// when /proc shows neither its old nor its new environment.
+func TestChildRunningWhileItExecs(t *testing.T) {
+	o := NewOS()
+	dir := t.TempDir()
+	// No marker anywhere in the command line or environment: only the
+	// runtime's own record says the child is ours.
+	pid, err := o.Start(Spec{Path: "/bin/sh", Args: []string{"-c", "exec sleep 5"}, Env: []string{"PATH=/usr/bin:/bin"}, LogPath: filepath.Join(dir, "l")})
+	require.NoError(t, err)
+	defer func() { _ = o.Signal(pid, syscall.SIGKILL) }()
+	for i := 0; i < 50; i++ {
+		require.True(t, o.Status(pid, "uid-absent").Running, "check %d", i)
+		time.Sleep(2 * time.Millisecond)
+	}
+}
