@@ -180,7 +180,7 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 		return nil
 	})
 	flows = agentof.NewFlowSyncer(newObservedBundler(conn, registry), round)
-	registry.MustRegister(stateCollector{flows: flows.Flows, conntrack: conntrackEntries(cfg)})
+	registry.MustRegister(stateCollector{flowsByTable: flows.CountByTable, conntrack: conntrackEntries(cfg)})
 	var groups proxy.Groups = conn
 	if cfg.OVSDatapathType == config.DatapathNetdev {
 		// The userspace datapath can keep a megaflow that a flow change
@@ -417,30 +417,14 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 }
 
 // watchUninstall starts following the agent's DaemonSet when the agent
-// runs in a pod (POD_NAMESPACE and POD_NAME set); nil otherwise. The
-// DaemonSet is found from the pod, retried until it is.
+// runs in a pod (POD_NAMESPACE and POD_NAME set); nil otherwise.
 func watchUninstall(ctx context.Context, client kubernetes.Interface) *uninstall.Watcher {
 	ns, name := os.Getenv("POD_NAMESPACE"), os.Getenv("POD_NAME")
 	if ns == "" || name == "" {
 		klog.InfoS("Not running in a pod (POD_NAMESPACE/POD_NAME unset): the node is never cleaned up on exit")
 		return nil
 	}
-	w := uninstall.NewWatcher(client, ns, "")
-	go func() {
-		var owner string
-		_ = wait.PollUntilContextCancel(ctx, 2*time.Second, true, func(ctx context.Context) (bool, error) {
-			var err error
-			if owner, err = uninstall.Owner(ctx, client, ns, name); err != nil {
-				klog.ErrorS(err, "Cannot find the agent's DaemonSet yet; retrying")
-				return false, nil
-			}
-			return true, nil
-		})
-		if owner != "" {
-			w.Run(ctx, owner)
-		}
-	}()
-	return w
+	return uninstall.Watch(ctx, client, ns, name)
 }
 
 // cleanupNode takes away what the agent put on the node, once Antrea is

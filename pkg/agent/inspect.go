@@ -168,8 +168,8 @@ func (in *inspector) Info() agentapi.AgentInfo {
 	if st := in.policies(); st != nil {
 		info.NetworkPolicies = len(st.Policies)
 	}
-	for _, f := range in.flows.Flows() {
-		info.FlowsByTable[fmt.Sprintf("%d:%s", f.Table, agentof.TableName(f.Table))]++
+	for table, n := range in.flows.CountByTable() {
+		info.FlowsByTable[fmt.Sprintf("%d:%s", table, agentof.TableName(table))] = n
 	}
 	return info
 }

@@ -62,8 +62,8 @@ var (
 
 // stateCollector reads flow counts and conntrack entries at scrape time.
 type stateCollector struct {
-	flows     func() []of.Flow
-	conntrack func(context.Context) (int, error)
+	flowsByTable func() map[uint8]int
+	conntrack    func(context.Context) (int, error)
 }
 
 func (s stateCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -72,10 +72,7 @@ func (s stateCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (s stateCollector) Collect(ch chan<- prometheus.Metric) {
-	counts := map[uint8]int{}
-	for _, f := range s.flows() {
-		counts[f.Table]++
-	}
+	counts := s.flowsByTable()
 	for _, t := range agentof.Tables {
 		ch <- prometheus.MustNewConstMetric(descFlows, prometheus.GaugeValue, float64(counts[t.ID]), t.Name)
 	}

@@ -21,7 +21,7 @@ func TestAgentMetricsCollectors(t *testing.T) {
 		{Table: agentof.SpoofGuardTable.ID, Priority: 200, Match: []of.MatchField{of.MatchInPort(3)}},
 		{Table: agentof.SpoofGuardTable.ID, Priority: 200, Match: []of.MatchField{of.MatchInPort(4)}},
 	}))
-	reg.MustRegister(stateCollector{flows: flows.Flows, conntrack: func(context.Context) (int, error) { return 42, nil }})
+	reg.MustRegister(stateCollector{flowsByTable: flows.CountByTable, conntrack: func(context.Context) (int, error) { return 42, nil }})
 	fams, err := reg.Gather()
 	require.NoError(t, err)
 	got := map[string]*dto.MetricFamily{}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -65,6 +66,37 @@ func TestAntreaDeployedFromManifest(t *testing.T) {
 	assert.Equal(t, 1, controllers)
 
 	c := ctx(t, time.Minute)
+	// The objects as the manifest declares them.
+	ds, err := l.Client.AppsV1().DaemonSets("kube-system").Get(c, cluster.AgentDaemonSet, metav1.GetOptions{})
+	require.NoError(t, err)
+	spec := ds.Spec.Template.Spec
+	assert.True(t, spec.HostNetwork)
+	assert.Equal(t, "system-node-critical", spec.PriorityClassName)
+	assert.Contains(t, spec.Tolerations, corev1.Toleration{Operator: corev1.TolerationOpExists}, "every taint")
+	assert.Equal(t, map[string]string{"app": "antrea", "component": "antrea-agent"}, ds.Spec.Template.Labels)
+	assert.Equal(t, appsv1.RollingUpdateDaemonSetStrategyType, ds.Spec.UpdateStrategy.Type)
+	require.Len(t, spec.InitContainers, 1)
+	assert.Equal(t, "install-cni", spec.InitContainers[0].Name)
+	var names []string
+	for _, ctr := range spec.Containers {
+		names = append(names, ctr.Name)
+		assert.NotNil(t, ctr.LivenessProbe, ctr.Name)
+		assert.NotNil(t, ctr.ReadinessProbe, ctr.Name)
+	}
+	assert.Equal(t, []string{"antrea-agent", "antrea-ovs"}, names)
+	dep, err := l.Client.AppsV1().Deployments("kube-system").Get(c, cluster.ControllerDeployment, metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int32(1), *dep.Spec.Replicas)
+	assert.Equal(t, appsv1.RecreateDeploymentStrategyType, dep.Spec.Strategy.Type)
+	assert.Equal(t, map[string]string{"app": "antrea", "component": "antrea-controller"}, dep.Spec.Template.Labels)
+	ctrl := dep.Spec.Template.Spec.Containers[0]
+	require.NotNil(t, ctrl.LivenessProbe)
+	require.NotNil(t, ctrl.ReadinessProbe)
+	assert.Equal(t, "/livez", ctrl.LivenessProbe.HTTPGet.Path, "its own health endpoints")
+	assert.Equal(t, "/readyz", ctrl.ReadinessProbe.HTTPGet.Path)
+	_, err = l.Client.CoreV1().Services("kube-system").Get(c, "antrea", metav1.GetOptions{})
+	require.NoError(t, err)
+
 	for _, n := range antreaNodes {
 		pod, err := cluster.AgentPod(c, l.Client, n)
 		require.NoError(t, err)

@@ -96,18 +96,10 @@ func handleInspect(mux *http.ServeMux, in Inspector) {
 	mux.HandleFunc("GET "+PathOVSFlows, func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		flows, err := in.Flows(FlowQuery{Pod: q.Get("pod"), Policy: q.Get("policy"), Table: q.Get("table")})
-		switch {
-		case errors.Is(err, ErrNotFound):
-			http.Error(w, err.Error(), http.StatusNotFound)
-			return
-		case err != nil:
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
 		if flows == nil {
 			flows = []Flow{}
 		}
-		writeJSON(w, flows)
+		writeAnswer(w, flows, err)
 	})
 	mux.HandleFunc("GET "+PathAgentInfo, func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, in.Info())
@@ -124,16 +116,21 @@ func handleInspect(mux *http.ServeMux, in Inspector) {
 			tq.DstPort = n
 		}
 		res, err := in.TracePacket(r.Context(), tq)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			http.Error(w, err.Error(), http.StatusNotFound)
-			return
-		case err != nil:
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		writeJSON(w, res)
+		writeAnswer(w, res, err)
 	})
+}
+
+// writeAnswer writes v, or err: 404 for what the agent does not know, 400
+// for a question it cannot answer.
+func writeAnswer(w http.ResponseWriter, v any, err error) {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		http.Error(w, err.Error(), http.StatusNotFound)
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusBadRequest)
+	default:
+		writeJSON(w, v)
+	}
 }
 
 // SplitNamespacedName parses namespace/name.

@@ -280,6 +280,27 @@ func (s *FlowSyncer) OwnedFlows(keep func(owner string) bool) map[string][]of.Fl
 	return out
 }
 
+// CountByTable counts the installed flows per table (a flow several owners
+// share once), without copying or sorting them: for metrics scrapes.
+func (s *FlowSyncer) CountByTable() map[uint8]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	counts := map[uint8]int{}
+	shared := map[string]bool{}
+	for _, fs := range s.installed {
+		for k, f := range fs {
+			if s.refs[k] > 1 {
+				if shared[k] {
+					continue
+				}
+				shared[k] = true
+			}
+			counts[f.Table]++
+		}
+	}
+	return counts
+}
+
 // Owners returns the owners that have flows.
 func (s *FlowSyncer) Owners() []string {
 	s.mu.Lock()

@@ -127,3 +127,18 @@ func TestOwnedFlows(t *testing.T) {
 	assert.Len(t, got["pod/b"], 1)
 	assert.Empty(t, s.OwnedFlows(func(string) bool { return false }))
 }
+
+func TestCountByTable(t *testing.T) {
+	s := NewFlowSyncer(&keyBundler{}, 1)
+	shared := flow(90, 100, 3)
+	require.NoError(t, s.SyncAll(context.Background(), CategoryPolicy, map[string][]of.Flow{
+		"a": {shared, flow(90, 100, 4), flow(10, 200, 4)},
+		"b": {shared},
+	}))
+	assert.Equal(t, map[uint8]int{90: 2, 10: 1}, s.CountByTable(), "the shared flow once")
+	counts := map[uint8]int{}
+	for _, f := range s.Flows() {
+		counts[f.Table]++
+	}
+	assert.Equal(t, counts, s.CountByTable(), "as Flows counts them")
+}

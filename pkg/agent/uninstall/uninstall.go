@@ -13,12 +13,15 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -43,30 +46,48 @@ func Owner(ctx context.Context, client kubernetes.Interface, namespace, name str
 
 // Watcher follows one DaemonSet.
 type Watcher struct {
-	client     kubernetes.Interface
-	namespace  string
-	name       atomic.Value // string
+	client    kubernetes.Interface
+	namespace string
+	// name is set before the watch starts, and read only once seen says
+	// the watch has delivered the DaemonSet.
+	name       string
 	seen, gone atomic.Bool
-	// uid of the DaemonSet last seen: one deleted with --cascade=orphan
-	// and created again (a selector change) is not an uninstall.
-	uid atomic.Value
+	// uid of the DaemonSet last seen (touched by the watch's handlers
+	// only): one deleted with --cascade=orphan and created again (a
+	// selector change) is not an uninstall.
+	uid types.UID
 }
 
-// NewWatcher watches the DaemonSet namespace/name; name may be given later,
-// to Run.
+// NewWatcher watches the DaemonSet namespace/name.
 func NewWatcher(client kubernetes.Interface, namespace, name string) *Watcher {
+	return &Watcher{client: client, namespace: namespace, name: name}
+}
+
+// Watch follows the DaemonSet that owns the pod namespace/pod (the agent's
+// own), looking it up until it is found, until ctx ends. The Watcher is
+// returned at once; until the DaemonSet is seen it reports no uninstall.
+func Watch(ctx context.Context, client kubernetes.Interface, namespace, pod string) *Watcher {
 	w := &Watcher{client: client, namespace: namespace}
-	w.name.Store(name)
+	go func() {
+		err := wait.PollUntilContextCancel(ctx, 2*time.Second, true, func(ctx context.Context) (bool, error) {
+			owner, err := Owner(ctx, client, namespace, pod)
+			if err != nil {
+				klog.ErrorS(err, "Cannot find the agent's DaemonSet yet; retrying")
+				return false, nil
+			}
+			w.name = owner
+			return true, nil
+		})
+		if err == nil {
+			w.Run(ctx)
+		}
+	}()
 	return w
 }
 
-// Run follows the DaemonSet until ctx ends; a non-empty name replaces the
-// one given to NewWatcher.
-func (w *Watcher) Run(ctx context.Context, name string) {
-	if name != "" {
-		w.name.Store(name)
-	}
-	selector := fields.OneTermEqualSelector("metadata.name", w.dsName()).String()
+// Run follows the DaemonSet until ctx ends.
+func (w *Watcher) Run(ctx context.Context) {
+	selector := fields.OneTermEqualSelector("metadata.name", w.name).String()
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = selector
@@ -95,10 +116,10 @@ func (w *Watcher) observe(obj any) {
 		return
 	}
 	w.seen.Store(true)
-	if prev, _ := w.uid.Load().(string); prev != string(ds.UID) {
-		w.uid.Store(string(ds.UID))
+	if w.uid != ds.UID {
+		w.uid = ds.UID
 		if w.gone.Swap(false) {
-			klog.InfoS("The agent's DaemonSet is back: not uninstalling", "daemonSet", w.namespace+"/"+w.dsName(), "uid", ds.UID)
+			klog.InfoS("The agent's DaemonSet is back: not uninstalling", "daemonSet", w.namespace+"/"+w.name, "uid", ds.UID)
 		}
 	}
 	if ds.DeletionTimestamp != nil {
@@ -109,13 +130,8 @@ func (w *Watcher) observe(obj any) {
 func (w *Watcher) markGone(why string) {
 	if !w.gone.Swap(true) {
 		klog.InfoS("The agent's DaemonSet is going away: Antrea is being uninstalled; the node is cleaned up when the agent stops",
-			"daemonSet", w.namespace+"/"+w.dsName(), "why", why)
+			"daemonSet", w.namespace+"/"+w.name, "why", why)
 	}
-}
-
-func (w *Watcher) dsName() string {
-	n, _ := w.name.Load().(string)
-	return n
 }
 
 // Uninstalling reports whether the DaemonSet went away. Called at shutdown:
@@ -127,7 +143,7 @@ func (w *Watcher) Uninstalling(ctx context.Context) bool {
 	if !w.seen.Load() {
 		return false // never found nor seen: not ours to judge
 	}
-	ds, err := w.client.AppsV1().DaemonSets(w.namespace).Get(ctx, w.dsName(), metav1.GetOptions{})
+	ds, err := w.client.AppsV1().DaemonSets(w.namespace).Get(ctx, w.name, metav1.GetOptions{})
 	switch {
 	case err == nil:
 		return ds.DeletionTimestamp != nil
@@ -136,7 +152,7 @@ func (w *Watcher) Uninstalling(ctx context.Context) bool {
 	case w.gone.Load():
 		return true
 	default:
-		klog.ErrorS(err, "Cannot tell whether Antrea is being uninstalled; keeping the node's network", "daemonSet", w.namespace+"/"+w.dsName())
+		klog.ErrorS(err, "Cannot tell whether Antrea is being uninstalled; keeping the node's network", "daemonSet", w.namespace+"/"+w.name)
 		return false
 	}
 }

@@ -42,7 +42,7 @@ func TestWatcherSeesDeletion(t *testing.T) {
 	defer cancel()
 	client := fake.NewClientset(daemonSet())
 	w := NewWatcher(client, "kube-system", "antrea-agent")
-	go w.Run(ctx, "")
+	go w.Run(ctx)
 	require.Eventually(t, w.seen.Load, 5*time.Second, 10*time.Millisecond)
 	assert.False(t, w.Uninstalling(ctx), "the DaemonSet exists: a restart, not an uninstall")
 
@@ -101,4 +101,17 @@ func TestUninstallingWithoutWatch(t *testing.T) {
 			assert.Equal(t, tc.want, w.Uninstalling(ctx))
 		})
 	}
+}
+
+func TestWatchFindsTheOwnerFromThePod(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	client := fake.NewClientset(daemonSet(),
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "antrea-agent-x1",
+			OwnerReferences: []metav1.OwnerReference{{Kind: "DaemonSet", Name: "antrea-agent", Controller: ptr.To(true)}}}})
+	w := Watch(ctx, client, "kube-system", "antrea-agent-x1")
+	require.Eventually(t, w.seen.Load, 5*time.Second, 10*time.Millisecond, "the pod's DaemonSet is followed")
+	assert.False(t, w.Uninstalling(ctx))
+	require.NoError(t, client.AppsV1().DaemonSets("kube-system").Delete(ctx, "antrea-agent", metav1.DeleteOptions{}))
+	require.Eventually(t, func() bool { return w.Uninstalling(ctx) }, 5*time.Second, 10*time.Millisecond)
 }

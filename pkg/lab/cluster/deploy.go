@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -62,18 +63,10 @@ func ApplyAntrea(ctx context.Context, lab layout.Lab, st *State, set Settings) e
 		return fmt.Errorf("read manifest: %w", err)
 	}
 	agent, controller := labConfig(st.TunnelType)
-	for k, v := range st.Settings.Agent {
-		agent[k] = v
-	}
-	for k, v := range st.Settings.Controller {
-		controller[k] = v
-	}
-	for k, v := range set.Agent {
-		agent[k] = v
-	}
-	for k, v := range set.Controller {
-		controller[k] = v
-	}
+	maps.Copy(agent, st.Settings.Agent)
+	maps.Copy(agent, set.Agent)
+	maps.Copy(controller, st.Settings.Controller)
+	maps.Copy(controller, set.Controller)
 	out, err := RenderManifest(src, agent, controller)
 	if err != nil {
 		return fmt.Errorf("%s: %w", st.Manifest, err)
@@ -84,21 +77,22 @@ func ApplyAntrea(ctx context.Context, lab layout.Lab, st *State, set Settings) e
 	if _, err := Kubectl(ctx, lab, *st, "apply", "-f", RenderedManifest(lab)); err != nil {
 		return err
 	}
-	for k, v := range set.Agent {
-		st.Settings.Agent = setKey(st.Settings.Agent, k, v)
-	}
-	for k, v := range set.Controller {
-		st.Settings.Controller = setKey(st.Settings.Controller, k, v)
-	}
+	st.Settings.Agent = merged(st.Settings.Agent, set.Agent)
+	st.Settings.Controller = merged(st.Settings.Controller, set.Controller)
 	return saveState(lab, *st)
 }
 
-func setKey(m map[string]any, k string, v any) map[string]any {
-	if m == nil {
-		m = map[string]any{}
+// merged is a copy of base with over's keys set.
+func merged(base, over map[string]any) map[string]any {
+	if len(base)+len(over) == 0 {
+		return nil
 	}
-	m[k] = v
-	return m
+	out := maps.Clone(base)
+	if out == nil {
+		out = map[string]any{}
+	}
+	maps.Copy(out, over)
+	return out
 }
 
 // Kubectl runs the lab's kubectl as cluster admin in the control plane's

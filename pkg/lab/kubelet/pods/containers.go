@@ -281,14 +281,7 @@ func (w *worker) start(ctx context.Context, pod *corev1.Pod, spec *corev1.Contai
 		if spec.WorkingDir != "" {
 			rcArgs = append(rcArgs, "--workdir", spec.WorkingDir)
 		}
-		for _, mt := range mounts {
-			spec := mt.Source + ":" + mt.Target
-			if mt.ReadOnly {
-				spec += ":ro"
-			}
-			rcArgs = append(rcArgs, "--mount", spec)
-		}
-		rcArgs = append(rcArgs, "--", bin)
+		rcArgs = append(append(rcArgs, mountArgs(mounts)...), "--", bin)
 		for _, a := range args {
 			rcArgs = append(rcArgs, env.Expand(a, m))
 		}
@@ -331,6 +324,19 @@ func (w *worker) start(ctx context.Context, pod *corev1.Pod, spec *corev1.Contai
 		w.startProbes(pod, spec, nil)
 	}
 	return nil
+}
+
+// mountArgs are run-container's --mount flags for mounts.
+func mountArgs(mounts []volumes.Mount) []string {
+	var args []string
+	for _, mt := range mounts {
+		m := mt.Source + ":" + mt.Target
+		if mt.ReadOnly {
+			m += ":ro"
+		}
+		args = append(args, "--mount", m)
+	}
+	return args
 }
 
 func hostPath() string {

@@ -176,14 +176,7 @@ func (w *worker) inContainer(spec *corev1.Container) func([]string) []string {
 	if err != nil {
 		return nil
 	}
-	prefix := []string{w.m.cfg.SelfExe, "run-container", "--netns", w.netnsPath()}
-	for _, mt := range mounts {
-		m := mt.Source + ":" + mt.Target
-		if mt.ReadOnly {
-			m += ":ro"
-		}
-		prefix = append(prefix, "--mount", m)
-	}
+	prefix := append([]string{w.m.cfg.SelfExe, "run-container", "--netns", w.netnsPath()}, mountArgs(mounts)...)
 	prefix = append(prefix, "--")
 	return func(cmd []string) []string {
 		argv := append([]string(nil), cmd...)
