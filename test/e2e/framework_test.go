@@ -52,7 +52,10 @@ var (
 )
 
 // NewLab returns a handle on lab `name` with its state under _output/<name>.
+// E2E_LAB_SUFFIX, when set, is appended to every lab name, so that two
+// checkouts can run their e2e tests on one machine at the same time.
 func NewLab(name string) (*Lab, error) {
+	name += os.Getenv("E2E_LAB_SUFFIX")
 	l, err := layout.New(name, filepath.Join(repoRoot, "_output", name))
 	if err != nil {
 		return nil, err
