@@ -19,9 +19,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -36,16 +39,31 @@ type scale struct {
 	rng *rand.Rand
 	n   int
 	out []k8sruntime.Object
+	// only, when set, keeps the objects of one kind (Pod, Namespace,
+	// NetworkPolicy) and builds no other.
+	only string
 }
 
+func newScale(only string) *scale {
+	return &scale{rng: rand.New(rand.NewPCG(1, 2)), only: only}
+}
+
+func (s *scale) keeps(kind string) bool { return s.only == "" || s.only == kind }
+
 func (s *scale) namespace(name string) {
-	s.out = append(s.out, makeNamespace(name, map[string]string{"app": name}))
+	if s.keeps("Namespace") {
+		s.out = append(s.out, makeNamespace(name, map[string]string{"app": name}))
+	}
 }
 
 func (s *scale) pod(ns, name string, lbls map[string]string) {
 	s.n++
+	node := fmt.Sprintf("node-%d", s.rng.IntN(1000))
+	if !s.keeps("Pod") {
+		return
+	}
 	ip := fmt.Sprintf("10.%d.%d.%d", s.n>>16&255, s.n>>8&255, s.n&255)
-	pod := makePod(ns, name, fmt.Sprintf("node-%d", s.rng.IntN(1000)), ip, lbls)
+	pod := makePod(ns, name, node, ip, lbls)
 	pod.Status.PodIPs = []corev1.PodIP{{IP: ip}}
 	s.out = append(s.out, pod)
 }
@@ -53,6 +71,9 @@ func (s *scale) pod(ns, name string, lbls map[string]string) {
 // policy adds a policy for Ingress and Egress applied to podSel, with one
 // ingress rule from peerSel when it is not nil.
 func (s *scale) policy(ns, name string, podSel, peerSel map[string]string) {
+	if !s.keeps("NetworkPolicy") {
+		return
+	}
 	tweaks := []func(*networkingv1.NetworkPolicy){
 		withPodSelector(podSel), withTypes(networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress),
 	}
@@ -119,7 +140,18 @@ var shapes = []struct {
 // BenchmarkComputeScale times the controller on each shape, with the
 // method of Antrea's controller test: see runScale.
 func BenchmarkComputeScale(b *testing.B) {
-	benchmarkScale(b, true)
+	benchmarkScale(b, true, clientsetFactory)
+}
+
+// BenchmarkComputeDecoded times the controller on each shape as
+// BenchmarkComputeScale does, but its informers receive each list once,
+// built when they list, as a client decodes it from the API server's
+// answer: no fake clientset keeps a copy of every object in the process,
+// and its list does not copy them three more times on the way. Its
+// memory is what the controller's process holds in a cluster: the
+// informers' caches, the list being processed, and the controller.
+func BenchmarkComputeDecoded(b *testing.B) {
+	benchmarkScale(b, true, decodedFactory)
 }
 
 // BenchmarkInformersOnly runs the same informers on the same shapes with
@@ -127,7 +159,7 @@ func BenchmarkComputeScale(b *testing.B) {
 // that the fake clientset and the informers' caches take, whatever the
 // controller does.
 func BenchmarkInformersOnly(b *testing.B) {
-	benchmarkScale(b, false)
+	benchmarkScale(b, false, clientsetFactory)
 }
 
 // BenchmarkControllerOnly feeds each shape's objects straight to the
@@ -137,7 +169,7 @@ func BenchmarkInformersOnly(b *testing.B) {
 func BenchmarkControllerOnly(b *testing.B) {
 	for _, shape := range shapes {
 		b.Run(shape.name, func(b *testing.B) {
-			s := &scale{rng: rand.New(rand.NewPCG(1, 2))}
+			s := newScale("")
 			shape.build(s)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -187,7 +219,11 @@ func BenchmarkControllerOnly(b *testing.B) {
 	}
 }
 
-func benchmarkScale(b *testing.B, withController bool) {
+// factoryMaker prepares, outside the clock, the informer factory a run
+// starts from.
+type factoryMaker func(build func(*scale)) informers.SharedInformerFactory
+
+func benchmarkScale(b *testing.B, withController bool, makeFactory factoryMaker) {
 	// Quiet the controller's and the informers' logs.
 	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
 	klog.InitFlags(fs)
@@ -200,10 +236,10 @@ func benchmarkScale(b *testing.B, withController bool) {
 		b.Run(shape.name, func(b *testing.B) {
 			for range b.N {
 				b.StopTimer()
-				client := preload(shape.build)
+				factory := makeFactory(shape.build)
 				runtime.GC()
 				b.StartTimer()
-				r := runScale(b, client, withController)
+				r := runScale(b, factory, withController)
 				if withController && r.policies != shape.policies {
 					b.Fatalf("computed %d policies, want %d", r.policies, shape.policies)
 				}
@@ -227,11 +263,56 @@ func benchmarkScale(b *testing.B, withController bool) {
 	}
 }
 
-// preload returns a fake clientset holding the objects of a shape.
-func preload(build func(*scale)) *fake.Clientset {
-	s := &scale{rng: rand.New(rand.NewPCG(1, 2))}
+// clientsetFactory returns informers on a fake clientset preloaded with
+// the objects of a shape: the method of Antrea's controller test.
+func clientsetFactory(build func(*scale)) informers.SharedInformerFactory {
+	s := newScale("")
 	build(s)
-	return fake.NewClientset(s.out...)
+	return informers.NewSharedInformerFactory(fake.NewClientset(s.out...), 0)
+}
+
+// decodedFactory returns informers whose Pod, Namespace and NetworkPolicy
+// lists are built when the informer lists (building them stands for
+// decoding the API server's answer), each object once, and whose watches
+// stay quiet.
+func decodedFactory(build func(*scale)) informers.SharedInformerFactory {
+	factory := informers.NewSharedInformerFactory(fake.NewClientset(), 0)
+	register := func(obj k8sruntime.Object, kind string, list func([]k8sruntime.Object) k8sruntime.Object) {
+		lw := &cache.ListWatch{
+			ListWithContextFunc: func(context.Context, metav1.ListOptions) (k8sruntime.Object, error) {
+				s := newScale(kind)
+				build(s)
+				return list(s.out), nil
+			},
+			WatchFuncWithContext: func(context.Context, metav1.ListOptions) (watch.Interface, error) { return watch.NewFake(), nil },
+		}
+		factory.InformerFor(obj, func(kubernetes.Interface, time.Duration) cache.SharedIndexInformer {
+			return cache.NewSharedIndexInformer(lw, obj, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+		})
+	}
+	listMeta := metav1.ListMeta{ResourceVersion: "1"}
+	register(&corev1.Pod{}, "Pod", func(objs []k8sruntime.Object) k8sruntime.Object {
+		l := &corev1.PodList{ListMeta: listMeta, Items: make([]corev1.Pod, len(objs))}
+		for i, o := range objs {
+			l.Items[i] = *o.(*corev1.Pod)
+		}
+		return l
+	})
+	register(&corev1.Namespace{}, "Namespace", func(objs []k8sruntime.Object) k8sruntime.Object {
+		l := &corev1.NamespaceList{ListMeta: listMeta, Items: make([]corev1.Namespace, len(objs))}
+		for i, o := range objs {
+			l.Items[i] = *o.(*corev1.Namespace)
+		}
+		return l
+	})
+	register(&networkingv1.NetworkPolicy{}, "NetworkPolicy", func(objs []k8sruntime.Object) k8sruntime.Object {
+		l := &networkingv1.NetworkPolicyList{ListMeta: listMeta, Items: make([]networkingv1.NetworkPolicy, len(objs))}
+		for i, o := range objs {
+			l.Items[i] = *o.(*networkingv1.NetworkPolicy)
+		}
+		return l
+	})
+	return factory
 }
 
 type discard struct{}
@@ -263,11 +344,10 @@ type scaleResult struct {
 // over the run (read from the kernel), the heap left live at idle, and
 // the process's CPU time. Without the controller, it times the informers
 // alone until their no-op handlers have seen the initial lists.
-func runScale(b *testing.B, client *fake.Clientset, withController bool) scaleResult {
+func runScale(b *testing.B, factory informers.SharedInformerFactory, withController bool) scaleResult {
 	var r scaleResult
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	factory := informers.NewSharedInformerFactory(client, 0)
 	var c *Controller
 	var synced []cache.InformerSynced
 	var atgEvents, agEvents, npEvents atomic.Int64

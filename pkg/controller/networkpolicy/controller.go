@@ -89,7 +89,10 @@ type policyState struct {
 }
 
 // New returns a controller watching Pods, Namespaces and NetworkPolicies
-// through the factory's informers. Start the factory and call Run.
+// through the factory's informers. Start the factory and call Run. The
+// informers' caches then hold trimmed objects (pods as *pod): the
+// factory's Pod, Namespace and NetworkPolicy informers are the
+// controller's alone.
 func New(factory informers.SharedInformerFactory) (*Controller, error) {
 	c := &Controller{metrics: newMetrics(),
 		policies:        map[string]*policyState{},
@@ -100,27 +103,32 @@ func New(factory informers.SharedInformerFactory) (*Controller, error) {
 	}
 	c.index = newIndex(c.selectionChanged)
 	handlers := []struct {
-		kind     string
-		informer cache.SharedIndexInformer
-		handler  cache.ResourceEventHandler
+		kind      string
+		informer  cache.SharedIndexInformer
+		transform cache.TransformFunc
+		handler   cache.ResourceEventHandler
 	}{
-		{"pods", factory.Core().V1().Pods().Informer(), cache.ResourceEventHandlerFuncs{
+		{"pods", factory.Core().V1().Pods().Informer(), transformPod, cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { c.onPod(obj) },
 			UpdateFunc: func(_, obj any) { c.onPod(obj) },
 			DeleteFunc: c.onPodDelete,
 		}},
-		{"namespaces", factory.Core().V1().Namespaces().Informer(), cache.ResourceEventHandlerFuncs{
+		{"namespaces", factory.Core().V1().Namespaces().Informer(), transformNamespace, cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { c.onNamespace(obj) },
 			UpdateFunc: func(_, obj any) { c.onNamespace(obj) },
 			DeleteFunc: c.onNamespaceDelete,
 		}},
-		{"networkpolicies", factory.Networking().V1().NetworkPolicies().Informer(), cache.ResourceEventHandlerFuncs{
+		{"networkpolicies", factory.Networking().V1().NetworkPolicies().Informer(), transformPolicy, cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { c.onPolicy(obj) },
 			UpdateFunc: c.onPolicyUpdate,
 			DeleteFunc: c.onPolicyDelete,
 		}},
 	}
 	for _, h := range handlers {
+		// The caches keep only what the computation reads (objects.go).
+		if err := h.informer.SetTransform(h.transform); err != nil {
+			return nil, fmt.Errorf("setting the %s informer's transform: %w", h.kind, err)
+		}
 		reg, err := h.informer.AddEventHandler(h.handler)
 		if err != nil {
 			return nil, fmt.Errorf("adding %s event handler: %w", h.kind, err)
@@ -247,7 +255,7 @@ func deleted(obj any) any {
 }
 
 func (c *Controller) onPod(obj any) {
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := podFromObject(obj)
 	if !ok {
 		return
 	}
@@ -261,7 +269,7 @@ func (c *Controller) onPod(obj any) {
 }
 
 func (c *Controller) onPodDelete(obj any) {
-	pod, ok := deleted(obj).(*corev1.Pod)
+	pod, ok := podFromObject(deleted(obj))
 	if !ok {
 		return
 	}

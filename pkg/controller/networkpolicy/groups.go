@@ -17,24 +17,24 @@ var nothingCompiled = &compiledSelector{text: nothingKey, sel: labels.Nothing()}
 // podEntry is an eligible pod as groups see it: its object (for its
 // labels) and the member it makes, computed once for all its groups.
 type podEntry struct {
-	pod    *corev1.Pod
+	pod    *pod
 	member controlplane.GroupMember
 }
 
 func (p *podEntry) GetName() string              { return p.member.Pod.Name }
 func (p *podEntry) GetLabels() map[string]string { return p.pod.Labels }
 
-func newPodEntry(pod *corev1.Pod) *podEntry {
-	return &podEntry{pod: pod, member: podMember(pod)}
+func newPodEntry(p *pod) *podEntry {
+	return &podEntry{pod: p, member: podMember(p)}
 }
 
 // podMember is the member a pod makes in the groups that select it.
-func podMember(pod *corev1.Pod) controlplane.GroupMember {
+func podMember(p *pod) controlplane.GroupMember {
 	return controlplane.GroupMember{
-		Pod:   controlplane.PodReference{Namespace: pod.Namespace, Name: pod.Name},
-		Node:  pod.Spec.NodeName,
-		IPs:   podIPs(pod),
-		Ports: namedPorts(pod),
+		Pod:   controlplane.PodReference{Namespace: p.Namespace, Name: p.Name},
+		Node:  p.NodeName,
+		IPs:   p.IPs,
+		Ports: p.Ports,
 	}
 }
 
@@ -111,56 +111,17 @@ func (g *group) name() string { return g.names[0] }
 
 // podEligible reports whether a pod belongs in groups: it runs on a node,
 // has an IP, and is not terminated.
-func podEligible(pod *corev1.Pod) bool {
-	if pod == nil || pod.Spec.NodeName == "" || pod.Status.PodIP == "" {
+func podEligible(p *pod) bool {
+	if p == nil || p.NodeName == "" || len(p.IPs) == 0 {
 		return false
 	}
-	return pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed
-}
-
-// podIPs returns the IPs of a pod.
-func podIPs(pod *corev1.Pod) []string {
-	if len(pod.Status.PodIPs) == 0 {
-		return []string{pod.Status.PodIP}
-	}
-	ips := make([]string, 0, len(pod.Status.PodIPs))
-	for _, ip := range pod.Status.PodIPs {
-		ips = append(ips, ip.IP)
-	}
-	return ips
-}
-
-// namedPorts returns the named container ports of a pod.
-func namedPorts(pod *corev1.Pod) []controlplane.NamedPort {
-	var ports []controlplane.NamedPort
-	for i := range pod.Spec.Containers {
-		for _, p := range pod.Spec.Containers[i].Ports {
-			if p.Name == "" {
-				continue
-			}
-			proto := controlplane.ProtocolTCP
-			if p.Protocol != "" {
-				proto = controlplane.Protocol(p.Protocol)
-			}
-			ports = append(ports, controlplane.NamedPort{Name: p.Name, Port: p.ContainerPort, Protocol: proto})
-		}
-	}
-	return ports
+	return p.Phase != corev1.PodSucceeded && p.Phase != corev1.PodFailed
 }
 
 // memberChanged reports whether a pod's change shows in the groups it is
 // a member of (not counting its labels, which decide membership).
-func memberChanged(a, b *corev1.Pod) bool {
-	if a.Spec.NodeName != b.Spec.NodeName || a.Status.PodIP != b.Status.PodIP ||
-		len(a.Status.PodIPs) != len(b.Status.PodIPs) {
-		return true
-	}
-	for i := range a.Status.PodIPs {
-		if a.Status.PodIPs[i].IP != b.Status.PodIPs[i].IP {
-			return true
-		}
-	}
-	return !slices.Equal(namedPorts(a), namedPorts(b))
+func memberChanged(a, b *pod) bool {
+	return a.NodeName != b.NodeName || !slices.Equal(a.IPs, b.IPs) || !slices.Equal(a.Ports, b.Ports)
 }
 
 // nsState is what the index holds about one namespace: its pods, the
@@ -383,7 +344,7 @@ func (x *index) unmatchNamespace(s *podSelection, ns string) bool {
 
 // setPod records a pod's new state (nil when it is gone or not eligible)
 // and updates the selections that may include it.
-func (x *index) setPod(ns, name string, pod *corev1.Pod) {
+func (x *index) setPod(ns, name string, pod *pod) {
 	st := x.ns[ns]
 	var pe *podEntry
 	if st != nil {
