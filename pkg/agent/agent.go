@@ -242,6 +242,7 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 			return npLister.NetworkPolicies(namespace).List(labels.Everything())
 		})
 	policies = policysync.New(policysync.Config{
+		Metrics:   policysync.NewMetrics(registry),
 		Holds:     holds,
 		NodeName:  cfg.NodeName,
 		GatewayIP: gwIP,

@@ -770,6 +770,22 @@ func TestAgentMetrics(t *testing.T) {
 	assert.Greater(t, bundles, beforeBundles, "the pod's flows were bundles")
 	require.Contains(t, after, "antrea_agent_conntrack_entries")
 	assert.GreaterOrEqual(t, gaugeValue(after, "antrea_agent_conntrack_entries"), 0.0)
+
+	// The pod's coming and going are local changes the policy flows are
+	// realized for: the realization latency is observed.
+	assert.Greater(t, histogramSamples(after, "antrea_agent_networkpolicy_realization_duration_seconds"),
+		histogramSamples(before, "antrea_agent_networkpolicy_realization_duration_seconds"))
+	assert.GreaterOrEqual(t, counterValue(after, "antrea_agent_networkpolicy_realizations_total", map[string]string{"result": "ok"}), 1.0)
+	require.Contains(t, after, "antrea_agent_networkpolicies")
+}
+
+// histogramSamples is the sample count of a histogram family, all series.
+func histogramSamples(fams map[string]*dto.MetricFamily, name string) uint64 {
+	var n uint64
+	for _, m := range fams[name].GetMetric() {
+		n += m.GetHistogram().GetSampleCount()
+	}
+	return n
 }
 
 // labelledGauge is the value of the series of a gauge family with label=value.

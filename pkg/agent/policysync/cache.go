@@ -3,6 +3,7 @@ package policysync
 import (
 	"sort"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/watch"
 
@@ -29,8 +30,10 @@ type Cache struct {
 	addresses map[string]members
 	policies  map[string]*controlplane.NetworkPolicy // namespace/name
 	listed    map[string]bool
-	// changed is signalled (without blocking) after every change.
-	changed chan struct{}
+	// changed is signalled (without blocking) after every change;
+	// changedSince is when the oldest change not yet taken arrived.
+	changed      chan struct{}
+	changedSince time.Time
 }
 
 // NewCache returns an empty cache.
@@ -47,7 +50,11 @@ func NewCache() *Cache {
 // Changed is signalled after changes; one signal may stand for several.
 func (c *Cache) Changed() <-chan struct{} { return c.changed }
 
+// notify records a change; c.mu is held.
 func (c *Cache) notify() {
+	if c.changedSince.IsZero() {
+		c.changedSince = time.Now()
+	}
 	select {
 	case c.changed <- struct{}{}:
 	default:
@@ -200,6 +207,18 @@ func groupOf(name string, ms members) (out []controlplane.GroupMember) {
 		return out[i].Pod.Name < out[j].Pod.Name
 	})
 	return out
+}
+
+// TakeChangedSince returns when the oldest change since the last call
+// arrived (zero if none did) and forgets it: call it before Snapshot, so
+// that a change made in between is both in the snapshot and counted for
+// the next one.
+func (c *Cache) TakeChangedSince() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	since := c.changedSince
+	c.changedSince = time.Time{}
+	return since
 }
 
 // Snapshot returns the policies and the groups as the compiler reads

@@ -34,6 +34,8 @@ type Config struct {
 	// Holds, when set, is told about every realized state, to release the
 	// pods it holds.
 	Holds *Holds
+	// Metrics, when set, records realizations.
+	Metrics *Metrics
 }
 
 // Controller keeps the node's policy flows those of the controller's
@@ -48,6 +50,10 @@ type Controller struct {
 	once     sync.Once
 	// last is what the latest successful realization installed.
 	last atomic.Pointer[realizedSnapshot]
+	// unrealizedSince is when the oldest change not yet realized arrived:
+	// local pod changes, and changes a failed realization took from the
+	// cache. Used by the realize loop only.
+	unrealizedSince time.Time
 }
 
 // New returns a controller; call Run.
@@ -127,6 +133,7 @@ func (c *Controller) realizeLoop(ctx context.Context) {
 			return
 		case <-c.cache.Changed():
 		case <-c.podsChanged:
+			c.unrealizedSince = earliest(c.unrealizedSince, time.Now())
 		case <-retry.C:
 		case <-recheck.C:
 			if c.cfg.Holds == nil || c.cfg.Holds.Pending() == 0 {
@@ -151,8 +158,19 @@ func (c *Controller) realizeLoop(ctx context.Context) {
 	}
 }
 
+// earliest returns the earlier of two times, a zero time counting as
+// none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
 func (c *Controller) realize(ctx context.Context) error {
 	start := time.Now()
+	since := earliest(c.unrealizedSince, c.cache.TakeChangedSince())
+	c.unrealizedSince = since // until it succeeds
 	policies, appliedTo, addresses := c.cache.Snapshot()
 	s := &networkpolicy.State{
 		NodeName:        c.cfg.NodeName,
@@ -163,9 +181,11 @@ func (c *Controller) realize(ctx context.Context) error {
 		LocalPods:       c.cfg.LocalPods(),
 	}
 	err := c.cfg.Realizer.Realize(ctx, s)
+	c.cfg.Metrics.observe(err, since, len(policies))
 	if err != nil {
 		return err
 	}
+	c.unrealizedSince = time.Time{}
 	c.last.Store(&realizedSnapshot{at: time.Now(), policies: policies, appliedTo: appliedTo, addresses: addresses})
 	klog.V(2).InfoS("Realized NetworkPolicies", "policies", len(policies), "appliedToGroups", len(appliedTo), "addressGroups", len(addresses), "duration", time.Since(start))
 	if c.cfg.Holds != nil {
