@@ -29,6 +29,7 @@ TOOLS_MOD="$ROOT/hack/tools/codegen"
 MODULE=github.com/ovs-cni/antrea
 PACKAGES=(
   pkg/apis/controlplane/v1beta1
+  pkg/apis/stats/v1alpha1
 )
 # The apimachinery packages the API types may refer to; "-" means: read
 # their types and protos, generate nothing for them.

@@ -22,15 +22,21 @@ import (
 	aggregator "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
 
 	"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1"
+	statsv1alpha1 "github.com/ovs-cni/antrea/pkg/apis/stats/v1alpha1"
 	"github.com/ovs-cni/antrea/pkg/apiserver"
 	"github.com/ovs-cni/antrea/pkg/controller/apiservice"
 	"github.com/ovs-cni/antrea/pkg/controller/config"
 	"github.com/ovs-cni/antrea/pkg/controller/networkpolicy"
+	"github.com/ovs-cni/antrea/pkg/controller/stats"
 	"github.com/ovs-cni/antrea/pkg/kubeclient"
 )
 
-// APIServiceName is the APIService the controller's API is registered as.
-var APIServiceName = v1beta1.SchemeGroupVersion.Version + "." + v1beta1.GroupName
+// APIServiceNames are the APIServices the controller's API is registered
+// as: the agents' group and the statistics group.
+var APIServiceNames = []string{
+	v1beta1.SchemeGroupVersion.Version + "." + v1beta1.GroupName,
+	statsv1alpha1.SchemeGroupVersion.Version + "." + statsv1alpha1.GroupName,
+}
 
 func main() {
 	var kubeconfig, configFile string
@@ -115,10 +121,19 @@ func run(ctx context.Context, cc config.ControllerConfig, serverOpts *apiserver.
 	}
 	// Served on the API's /metrics with the API server's own metrics.
 	legacyregistry.RawMustRegister(controller.Collector())
+	policies := controller.NetworkPolicies()
 	server, err := apiserver.New(serverOpts, apiserver.Sources{
 		AppliedToGroups: controller.AppliedToGroups(),
 		AddressGroups:   controller.AddressGroups(),
-		NetworkPolicies: controller.NetworkPolicies(),
+		NetworkPolicies: policies,
+		Stats: stats.NewAggregator(func() []stats.Policy {
+			list, _ := policies.List()
+			out := make([]stats.Policy, len(list))
+			for i, p := range list {
+				out[i] = stats.Policy{Namespace: p.Namespace, Name: p.Name, UID: p.UID}
+			}
+			return out
+		}),
 	})
 	if err != nil {
 		return err
@@ -129,8 +144,10 @@ func run(ctx context.Context, cc config.ControllerConfig, serverOpts *apiserver.
 		if err != nil {
 			return fmt.Errorf("apiregistration client: %w", err)
 		}
-		pub := apiservice.Publisher{Client: ac.ApiregistrationV1(), Name: APIServiceName, CABundle: ca}
-		g.Go(func() error { pub.Run(ctx); return nil })
+		for _, name := range APIServiceNames {
+			pub := apiservice.Publisher{Client: ac.ApiregistrationV1(), Name: name, CABundle: ca}
+			g.Go(func() error { pub.Run(ctx); return nil })
+		}
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()

@@ -42,6 +42,7 @@ import (
 	agentof "github.com/ovs-cni/antrea/pkg/agent/openflow"
 	"github.com/ovs-cni/antrea/pkg/agent/podconfig"
 	"github.com/ovs-cni/antrea/pkg/agent/podnet"
+	"github.com/ovs-cni/antrea/pkg/agent/policystats"
 	"github.com/ovs-cni/antrea/pkg/agent/policysync"
 	"github.com/ovs-cni/antrea/pkg/agent/proxy"
 	"github.com/ovs-cni/antrea/pkg/agent/route"
@@ -351,6 +352,15 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 	go nc.Run(ctx)
 	if pc != nil {
 		go pc.Run(ctx)
+	}
+	if interval := cfg.StatsInterval(); interval > 0 {
+		reporter := &policystats.Reporter{
+			Collector: policystats.NewCollector(conn, flows.OwnedFlows, policies.LastRealizedObjects),
+			Sender:    policystats.RESTSender{Client: policyClient},
+			Node:      cfg.NodeName,
+			Interval:  interval,
+		}
+		go reporter.Run(ctx)
 	}
 
 	masqueraded := []netip.Prefix{podCIDR}

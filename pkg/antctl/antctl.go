@@ -8,18 +8,21 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	agentapi "github.com/ovs-cni/antrea/pkg/agent/apiserver"
 	"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1"
+	statsv1alpha1 "github.com/ovs-cni/antrea/pkg/apis/stats/v1alpha1"
 	"github.com/ovs-cni/antrea/pkg/version"
 )
 
@@ -81,9 +84,10 @@ local API socket (--agent-socket; root only).`,
 	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "how long to wait for an answer")
 	get := &cobra.Command{Use: "get", Short: "Show antrea objects and state"}
 	get.AddCommand(newGetPodInterface(o), newGetOVSFlows(o), newGetAgentInfo(o),
-		newGetControlplane(o, "networkpolicy", "networkpolicies", []string{"netpol", "np"}),
-		newGetControlplane(o, "appliedtogroup", "appliedtogroups", []string{"atg"}),
-		newGetControlplane(o, "addressgroup", "addressgroups", []string{"ag"}),
+		newGetControlplane(o, v1beta1.SchemeGroupVersion, "networkpolicy", "networkpolicies", true, []string{"netpol", "np"}),
+		newGetControlplane(o, v1beta1.SchemeGroupVersion, "appliedtogroup", "appliedtogroups", false, []string{"atg"}),
+		newGetControlplane(o, v1beta1.SchemeGroupVersion, "addressgroup", "addressgroups", false, []string{"ag"}),
+		newGetControlplane(o, statsv1alpha1.SchemeGroupVersion, "networkpolicystats", "networkpolicystats", true, []string{"nps", "stats"}),
 		newGetControllerInfo(o))
 	root.AddCommand(get, newVersion(o), newTracePacket(o))
 	return root
@@ -224,13 +228,25 @@ func newGetAgentInfo(o *options) *cobra.Command {
 // newGetControlplane lists one resource of controlplane.antrea.io as the
 // controller computed it, printed with the columns the controller's API
 // serves.
-func newGetControlplane(o *options, kind, resource string, aliases []string) *cobra.Command {
-	return &cobra.Command{
+func newGetControlplane(o *options, gv schema.GroupVersion, kind, resource string, namespaced bool, aliases []string) *cobra.Command {
+	var namespace string
+	if kind == resource {
+		aliases = slices.DeleteFunc(aliases, func(a string) bool { return a == resource })
+	} else {
+		aliases = append(aliases, resource)
+	}
+	cmd := &cobra.Command{
 		Use:     kind + " [NAME]",
-		Aliases: append(aliases, resource),
-		Short:   "The controller's " + resource + " (controlplane.antrea.io)",
+		Aliases: aliases,
+		Short:   "The controller's " + resource + " (" + gv.Group + ")",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if namespaced && len(args) == 1 && namespace == "" {
+				return fmt.Errorf("%s %s: --namespace (-n) is required with a name", kind, args[0])
+			}
+			if !namespaced && namespace != "" {
+				return fmt.Errorf("--namespace: %s are not namespaced", resource)
+			}
 			cfg, err := o.restConfig()
 			if err != nil {
 				return err
@@ -241,7 +257,11 @@ func newGetControlplane(o *options, kind, resource string, aliases []string) *co
 			}
 			ctx, cancel := o.context(cmd)
 			defer cancel()
-			path := "/apis/" + v1beta1.SchemeGroupVersion.String() + "/" + resource
+			path := "/apis/" + gv.String() + "/"
+			if namespace != "" {
+				path += "namespaces/" + namespace + "/"
+			}
+			path += resource
 			if len(args) == 1 {
 				path += "/" + args[0]
 			}
@@ -265,6 +285,10 @@ func newGetControlplane(o *options, kind, resource string, aliases []string) *co
 			return writeTable(cmd.OutOrStdout(), tableRows(&t))
 		},
 	}
+	if namespaced {
+		cmd.Flags().StringVarP(&namespace, "namespace", "n", "", "only this namespace's (default: all namespaces)")
+	}
+	return cmd
 }
 
 func withJSON(cfg *rest.Config) *rest.Config {

@@ -11,6 +11,7 @@ import (
 	"github.com/ovs-cni/antrea/pkg/apis/controlplane"
 	"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1"
 	"github.com/ovs-cni/antrea/pkg/controller/networkpolicy"
+	"github.com/ovs-cni/antrea/pkg/controller/stats"
 )
 
 // Sources are the stores the API serves.
@@ -18,6 +19,9 @@ type Sources struct {
 	AppliedToGroups networkpolicy.Store[controlplane.AppliedToGroup]
 	AddressGroups   networkpolicy.Store[controlplane.AddressGroup]
 	NetworkPolicies networkpolicy.Store[controlplane.NetworkPolicy]
+	// Stats takes the agents' NodeStatsSummaries and serves the
+	// stats.antrea.io NetworkPolicyStats.
+	Stats *stats.Aggregator
 }
 
 func listRV(rev uint64) metav1.ListMeta {

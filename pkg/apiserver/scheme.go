@@ -8,6 +8,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 
 	"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1"
+	statsv1alpha1 "github.com/ovs-cni/antrea/pkg/apis/stats/v1alpha1"
 )
 
 var (
@@ -27,7 +28,11 @@ func init() {
 		&v1beta1.AppliedToGroup{}, &v1beta1.AppliedToGroupPatch{}, &v1beta1.AppliedToGroupList{},
 		&v1beta1.AddressGroup{}, &v1beta1.AddressGroupPatch{}, &v1beta1.AddressGroupList{},
 		&v1beta1.NetworkPolicy{}, &v1beta1.NetworkPolicyList{},
+		&v1beta1.NodeStatsSummary{},
 	)
+	utilruntime.Must(statsv1alpha1.AddToScheme(Scheme))
+	Scheme.AddKnownTypes(schema.GroupVersion{Group: statsv1alpha1.GroupName, Version: runtime.APIVersionInternal},
+		&statsv1alpha1.NetworkPolicyStats{}, &statsv1alpha1.NetworkPolicyStatsList{})
 	// What every API server serves without a group: status, discovery and
 	// the options of get, list and watch.
 	metav1.AddToGroupVersion(Scheme, schema.GroupVersion{Version: "v1"})

@@ -3,7 +3,9 @@
 // controlplane.antrea.io/v1beta1: read-only get, list and watch, with the
 // nodeName field selector that narrows each resource to one node's span,
 // membership changes sent as patches, and authentication and authorization
-// delegated to the kube-apiserver.
+// delegated to the kube-apiserver. The same group takes the agents'
+// traffic statistics (NodeStatsSummaries, create only), served summed as
+// stats.antrea.io/v1alpha1 NetworkPolicyStats (get, list).
 package apiserver
 
 import (
@@ -19,6 +21,7 @@ import (
 	"k8s.io/component-base/compatibility"
 
 	"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1"
+	statsv1alpha1 "github.com/ovs-cni/antrea/pkg/apis/stats/v1alpha1"
 	generatedopenapi "github.com/ovs-cni/antrea/pkg/apiserver/openapi"
 )
 
@@ -123,8 +126,20 @@ func New(o *Options, sources Sources) (*Server, error) {
 		"addressgroups":   newAddressGroupStorage(sources.AddressGroups),
 		"networkpolicies": newNetworkPolicyStorage(sources.NetworkPolicies),
 	}
+	if sources.Stats != nil {
+		info.VersionedResourcesStorageMap[v1beta1.SchemeGroupVersion.Version]["nodestatssummaries"] = &summaryStorage{agg: sources.Stats}
+	}
 	if err := generic.InstallAPIGroup(&info); err != nil {
 		return nil, fmt.Errorf("install %s: %w", v1beta1.GroupName, err)
+	}
+	if sources.Stats != nil {
+		statsInfo := genericapiserver.NewDefaultAPIGroupInfo(statsv1alpha1.GroupName, Scheme, metav1.ParameterCodec, Codecs)
+		statsInfo.VersionedResourcesStorageMap[statsv1alpha1.SchemeGroupVersion.Version] = map[string]rest.Storage{
+			"networkpolicystats": &policyStatsStorage{agg: sources.Stats},
+		}
+		if err := generic.InstallAPIGroup(&statsInfo); err != nil {
+			return nil, fmt.Errorf("install %s: %w", statsv1alpha1.GroupName, err)
+		}
 	}
 	return &Server{generic: generic, caBundle: caBundle}, nil
 }

@@ -32,7 +32,8 @@ func TestManifestServerDryRun(t *testing.T) {
 	manifest := filepath.Join(repoRoot, "build", "yamls", "antrea.yml")
 	out := l.mustRun(t, "kubectl", "--", "apply", "--dry-run=server", "-f", manifest)
 	for _, obj := range []string{"daemonset.apps/antrea-agent", "deployment.apps/antrea-controller", "service/antrea",
-		"apiservice.apiregistration.k8s.io/v1beta1.controlplane.antrea.io", "clusterrole.rbac.authorization.k8s.io/antrea-agent"} {
+		"apiservice.apiregistration.k8s.io/v1beta1.controlplane.antrea.io", "apiservice.apiregistration.k8s.io/v1alpha1.stats.antrea.io",
+		"clusterrole.rbac.authorization.k8s.io/antrea-agent", "clusterrole.rbac.authorization.k8s.io/antrea-stats-reader"} {
 		assert.Contains(t, out, obj)
 	}
 	assert.Contains(t, out, "(server dry run)")
@@ -115,17 +116,19 @@ func TestAntreaDeployedFromManifest(t *testing.T) {
 	require.NoError(t, err)
 	ac, err := aggregator.NewForConfig(cfg)
 	require.NoError(t, err)
-	svc, err := ac.ApiregistrationV1().APIServices().Get(c, "v1beta1.controlplane.antrea.io", metav1.GetOptions{})
-	require.NoError(t, err)
-	assert.Contains(t, string(svc.Spec.CABundle), "BEGIN CERTIFICATE", "the controller published its CA")
-	assert.False(t, svc.Spec.InsecureSkipTLSVerify)
-	available := false
-	for _, cond := range svc.Status.Conditions {
-		if cond.Type == "Available" && cond.Status == "True" {
-			available = true
+	for _, name := range []string{"v1beta1.controlplane.antrea.io", "v1alpha1.stats.antrea.io"} {
+		svc, err := ac.ApiregistrationV1().APIServices().Get(c, name, metav1.GetOptions{})
+		require.NoError(t, err)
+		assert.Contains(t, string(svc.Spec.CABundle), "BEGIN CERTIFICATE", "the controller published its CA in %s", name)
+		assert.False(t, svc.Spec.InsecureSkipTLSVerify)
+		available := false
+		for _, cond := range svc.Status.Conditions {
+			if cond.Type == "Available" && cond.Status == "True" {
+				available = true
+			}
 		}
+		assert.True(t, available, "the aggregator trusts the controller for %s: %+v", name, svc.Status.Conditions)
 	}
-	assert.True(t, available, "the aggregator trusts the controller: %+v", svc.Status.Conditions)
 }
 
 // TestAntreaRBAC checks the manifest's least privilege with the API
@@ -152,10 +155,14 @@ func TestAntreaRBAC(t *testing.T) {
 		{agent, "watch", "endpointslices.discovery.k8s.io", []string{"--all-namespaces"}, "yes"},
 		{agent, "watch", "networkpolicies.controlplane.antrea.io", nil, "yes"},
 		{agent, "get", "daemonsets.apps/antrea-agent", []string{"-n", "kube-system"}, "yes"},
+		{agent, "create", "nodestatssummaries.controlplane.antrea.io", nil, "yes"},
+		{agent, "create", "networkpolicies.controlplane.antrea.io", []string{"-n", "default"}, "no"},
+		{"system:serviceaccount:default:default", "create", "nodestatssummaries.controlplane.antrea.io", nil, "no"},
 		{controller, "list", "secrets", []string{"--all-namespaces"}, "no"},
 		{controller, "create", "networkpolicies.networking.k8s.io", []string{"-n", "default"}, "no"},
 		{controller, "update", "apiservices.apiregistration.k8s.io/v1.apps", nil, "no"},
 		{controller, "update", "apiservices.apiregistration.k8s.io/v1beta1.controlplane.antrea.io", nil, "yes"},
+		{controller, "update", "apiservices.apiregistration.k8s.io/v1alpha1.stats.antrea.io", nil, "yes"},
 		{controller, "watch", "networkpolicies.networking.k8s.io", []string{"--all-namespaces"}, "yes"},
 	}
 	for _, tc := range tests {

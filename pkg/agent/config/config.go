@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -80,6 +81,17 @@ type AgentConfig struct {
 	KubeAPIServerOverride string `json:"kubeAPIServerOverride,omitempty"`
 	// AntreaProxy configures the agent's service proxy.
 	AntreaProxy AntreaProxyConfig `json:"antreaProxy"`
+	// NetworkPolicyStatsInterval is how often the agent reports the
+	// traffic its NetworkPolicy flows counted to the controller (a Go
+	// duration, at least 1s); "0" turns the statistics off.
+	NetworkPolicyStatsInterval string `json:"networkPolicyStatsInterval"`
+}
+
+// StatsInterval is NetworkPolicyStatsInterval parsed (Validate checked
+// it); 0 means off.
+func (c AgentConfig) StatsInterval() time.Duration {
+	d, _ := time.ParseDuration(c.NetworkPolicyStatsInterval)
+	return d
 }
 
 // AntreaProxyConfig is the antreaProxy section.
@@ -109,6 +121,8 @@ func Default() AgentConfig {
 		CNIConfDir:      "/etc/cni/net.d",
 		CNIBinDir:       "/opt/cni/bin",
 		StateDir:        "/var/lib/antrea",
+
+		NetworkPolicyStatsInterval: "10s",
 	}
 }
 
@@ -168,6 +182,11 @@ func (c AgentConfig) Validate() error {
 	}
 	if err := kubeclient.ValidateOverride("kubeAPIServerOverride", c.KubeAPIServerOverride, c.Kubeconfig); err != nil {
 		return err
+	}
+	if d, err := time.ParseDuration(c.NetworkPolicyStatsInterval); err != nil {
+		return fmt.Errorf("networkPolicyStatsInterval %q: must be a duration such as 10s, or 0 to turn the statistics off", c.NetworkPolicyStatsInterval)
+	} else if d != 0 && d < time.Second {
+		return fmt.Errorf("networkPolicyStatsInterval %q: must be at least 1s, or 0 to turn the statistics off", c.NetworkPolicyStatsInterval)
 	}
 	if p, err := netip.ParsePrefix(c.ServiceCIDR); err != nil {
 		return fmt.Errorf("serviceCIDR %q: %w", c.ServiceCIDR, err)

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -44,6 +45,14 @@ func TestLoad(t *testing.T) {
 		{"bad ovs manager", "nodeName: n1\novsManagedBy: systemd\n", `ovsManagedBy "systemd"`, nil},
 		{"bad tunnel", "nodeName: n1\ntunnelType: gre\n", `tunnelType "gre"`, nil},
 		{"bad mtu", "nodeName: n1\ndefaultMTU: 100\n", "defaultMTU 100", nil},
+		{"stats interval", "nodeName: n1\nnetworkPolicyStatsInterval: 30s\n", "", func(t *testing.T, c AgentConfig) {
+			assert.Equal(t, 30*time.Second, c.StatsInterval())
+		}},
+		{"stats off", "nodeName: n1\nnetworkPolicyStatsInterval: \"0\"\n", "", func(t *testing.T, c AgentConfig) {
+			assert.Equal(t, time.Duration(0), c.StatsInterval())
+		}},
+		{"stats interval not a duration", "nodeName: n1\nnetworkPolicyStatsInterval: often\n", `networkPolicyStatsInterval "often": must be a duration`, nil},
+		{"stats interval too short", "nodeName: n1\nnetworkPolicyStatsInterval: 100ms\n", `networkPolicyStatsInterval "100ms": must be at least 1s`, nil},
 		{"bad service cidr", "nodeName: n1\nserviceCIDR: 10.96.0.0\n", `serviceCIDR "10.96.0.0"`, nil},
 		{"no node name", "ovsBridge: br-int\n", "nodeName: must be set", nil},
 		{"api socket is the cni socket", "nodeName: n1\napiSocket: /var/run/antrea/cni.sock\n", `apiSocket "/var/run/antrea/cni.sock": must differ from cniSocket`, nil},

@@ -71,6 +71,17 @@ func (c *Controller) LastRealized() *RealizedState {
 	return NewRealizedState(r.at, r.policies, r.appliedTo, r.addresses)
 }
 
+// LastRealizedObjects returns the policies and AppliedToGroups the latest
+// successful realization installed (nil before the first). They are
+// shared: do not modify them.
+func (c *Controller) LastRealizedObjects() ([]*controlplane.NetworkPolicy, map[string]*controlplane.AppliedToGroup) {
+	r := c.last.Load()
+	if r == nil {
+		return nil, nil
+	}
+	return r.policies, r.appliedTo
+}
+
 // realizedSnapshot is a cache snapshot (immutable) and when it was
 // realized; summarized only when asked for.
 type realizedSnapshot struct {

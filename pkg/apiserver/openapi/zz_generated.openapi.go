@@ -14,76 +14,85 @@ import (
 
 func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenAPIDefinition {
 	return map[string]common.OpenAPIDefinition{
-		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.AddressGroup":          schema_pkg_apis_controlplane_v1beta1_AddressGroup(ref),
-		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.AddressGroupList":      schema_pkg_apis_controlplane_v1beta1_AddressGroupList(ref),
-		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.AddressGroupPatch":     schema_pkg_apis_controlplane_v1beta1_AddressGroupPatch(ref),
-		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.AppliedToGroup":        schema_pkg_apis_controlplane_v1beta1_AppliedToGroup(ref),
-		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.AppliedToGroupList":    schema_pkg_apis_controlplane_v1beta1_AppliedToGroupList(ref),
-		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.AppliedToGroupPatch":   schema_pkg_apis_controlplane_v1beta1_AppliedToGroupPatch(ref),
-		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.GroupMember":           schema_pkg_apis_controlplane_v1beta1_GroupMember(ref),
-		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.IPBlock":               schema_pkg_apis_controlplane_v1beta1_IPBlock(ref),
-		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.NamedPort":             schema_pkg_apis_controlplane_v1beta1_NamedPort(ref),
-		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.NetworkPolicy":         schema_pkg_apis_controlplane_v1beta1_NetworkPolicy(ref),
-		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.NetworkPolicyList":     schema_pkg_apis_controlplane_v1beta1_NetworkPolicyList(ref),
-		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.NetworkPolicyPeer":     schema_pkg_apis_controlplane_v1beta1_NetworkPolicyPeer(ref),
-		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.NetworkPolicyRule":     schema_pkg_apis_controlplane_v1beta1_NetworkPolicyRule(ref),
-		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.PodReference":          schema_pkg_apis_controlplane_v1beta1_PodReference(ref),
-		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.Service":               schema_pkg_apis_controlplane_v1beta1_Service(ref),
-		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.UnsupportedFieldError": schema_pkg_apis_controlplane_v1beta1_UnsupportedFieldError(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.APIGroup":                                 schema_pkg_apis_meta_v1_APIGroup(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.APIGroupList":                             schema_pkg_apis_meta_v1_APIGroupList(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.APIResource":                              schema_pkg_apis_meta_v1_APIResource(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.APIResourceList":                          schema_pkg_apis_meta_v1_APIResourceList(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.APIVersions":                              schema_pkg_apis_meta_v1_APIVersions(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.ApplyOptions":                             schema_pkg_apis_meta_v1_ApplyOptions(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.Condition":                                schema_pkg_apis_meta_v1_Condition(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.CreateOptions":                            schema_pkg_apis_meta_v1_CreateOptions(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.DeleteOptions":                            schema_pkg_apis_meta_v1_DeleteOptions(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.Duration":                                 schema_pkg_apis_meta_v1_Duration(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.FieldSelectorRequirement":                 schema_pkg_apis_meta_v1_FieldSelectorRequirement(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.FieldsV1":                                 schema_pkg_apis_meta_v1_FieldsV1(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.GetOptions":                               schema_pkg_apis_meta_v1_GetOptions(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.GroupKind":                                schema_pkg_apis_meta_v1_GroupKind(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.GroupResource":                            schema_pkg_apis_meta_v1_GroupResource(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.GroupVersion":                             schema_pkg_apis_meta_v1_GroupVersion(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.GroupVersionForDiscovery":                 schema_pkg_apis_meta_v1_GroupVersionForDiscovery(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.GroupVersionKind":                         schema_pkg_apis_meta_v1_GroupVersionKind(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.GroupVersionResource":                     schema_pkg_apis_meta_v1_GroupVersionResource(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.InternalEvent":                            schema_pkg_apis_meta_v1_InternalEvent(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.LabelSelector":                            schema_pkg_apis_meta_v1_LabelSelector(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.LabelSelectorRequirement":                 schema_pkg_apis_meta_v1_LabelSelectorRequirement(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.List":                                     schema_pkg_apis_meta_v1_List(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.ListMeta":                                 schema_pkg_apis_meta_v1_ListMeta(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.ListOptions":                              schema_pkg_apis_meta_v1_ListOptions(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.ManagedFieldsEntry":                       schema_pkg_apis_meta_v1_ManagedFieldsEntry(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.MicroTime":                                schema_pkg_apis_meta_v1_MicroTime(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.ObjectMeta":                               schema_pkg_apis_meta_v1_ObjectMeta(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.OwnerReference":                           schema_pkg_apis_meta_v1_OwnerReference(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.PartialObjectMetadata":                    schema_pkg_apis_meta_v1_PartialObjectMetadata(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.PartialObjectMetadataList":                schema_pkg_apis_meta_v1_PartialObjectMetadataList(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.Patch":                                    schema_pkg_apis_meta_v1_Patch(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.PatchOptions":                             schema_pkg_apis_meta_v1_PatchOptions(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.Preconditions":                            schema_pkg_apis_meta_v1_Preconditions(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.RootPaths":                                schema_pkg_apis_meta_v1_RootPaths(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.ServerAddressByClientCIDR":                schema_pkg_apis_meta_v1_ServerAddressByClientCIDR(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.Status":                                   schema_pkg_apis_meta_v1_Status(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.StatusCause":                              schema_pkg_apis_meta_v1_StatusCause(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.StatusDetails":                            schema_pkg_apis_meta_v1_StatusDetails(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.Table":                                    schema_pkg_apis_meta_v1_Table(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.TableColumnDefinition":                    schema_pkg_apis_meta_v1_TableColumnDefinition(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.TableOptions":                             schema_pkg_apis_meta_v1_TableOptions(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.TableRow":                                 schema_pkg_apis_meta_v1_TableRow(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.TableRowCondition":                        schema_pkg_apis_meta_v1_TableRowCondition(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.Time":                                     schema_pkg_apis_meta_v1_Time(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.Timestamp":                                schema_pkg_apis_meta_v1_Timestamp(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.TypeMeta":                                 schema_pkg_apis_meta_v1_TypeMeta(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.UpdateOptions":                            schema_pkg_apis_meta_v1_UpdateOptions(ref),
-		"k8s.io/apimachinery/pkg/apis/meta/v1.WatchEvent":                               schema_pkg_apis_meta_v1_WatchEvent(ref),
-		"k8s.io/apimachinery/pkg/runtime.RawExtension":                                  schema_k8sio_apimachinery_pkg_runtime_RawExtension(ref),
-		"k8s.io/apimachinery/pkg/runtime.TypeMeta":                                      schema_k8sio_apimachinery_pkg_runtime_TypeMeta(ref),
-		"k8s.io/apimachinery/pkg/runtime.Unknown":                                       schema_k8sio_apimachinery_pkg_runtime_Unknown(ref),
-		"k8s.io/apimachinery/pkg/util/intstr.IntOrString":                               schema_apimachinery_pkg_util_intstr_IntOrString(ref),
-		"k8s.io/apimachinery/pkg/version.Info":                                          schema_k8sio_apimachinery_pkg_version_Info(ref),
+		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.AddressGroup":           schema_pkg_apis_controlplane_v1beta1_AddressGroup(ref),
+		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.AddressGroupList":       schema_pkg_apis_controlplane_v1beta1_AddressGroupList(ref),
+		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.AddressGroupPatch":      schema_pkg_apis_controlplane_v1beta1_AddressGroupPatch(ref),
+		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.AppliedToGroup":         schema_pkg_apis_controlplane_v1beta1_AppliedToGroup(ref),
+		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.AppliedToGroupList":     schema_pkg_apis_controlplane_v1beta1_AppliedToGroupList(ref),
+		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.AppliedToGroupPatch":    schema_pkg_apis_controlplane_v1beta1_AppliedToGroupPatch(ref),
+		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.GroupMember":            schema_pkg_apis_controlplane_v1beta1_GroupMember(ref),
+		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.IPBlock":                schema_pkg_apis_controlplane_v1beta1_IPBlock(ref),
+		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.NamedPort":              schema_pkg_apis_controlplane_v1beta1_NamedPort(ref),
+		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.NetworkPolicy":          schema_pkg_apis_controlplane_v1beta1_NetworkPolicy(ref),
+		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.NetworkPolicyList":      schema_pkg_apis_controlplane_v1beta1_NetworkPolicyList(ref),
+		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.NetworkPolicyPeer":      schema_pkg_apis_controlplane_v1beta1_NetworkPolicyPeer(ref),
+		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.NetworkPolicyReference": schema_pkg_apis_controlplane_v1beta1_NetworkPolicyReference(ref),
+		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.NetworkPolicyRule":      schema_pkg_apis_controlplane_v1beta1_NetworkPolicyRule(ref),
+		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.NetworkPolicyStats":     schema_pkg_apis_controlplane_v1beta1_NetworkPolicyStats(ref),
+		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.NodeStatsSummary":       schema_pkg_apis_controlplane_v1beta1_NodeStatsSummary(ref),
+		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.PodReference":           schema_pkg_apis_controlplane_v1beta1_PodReference(ref),
+		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.RuleTrafficStats":       schema_pkg_apis_controlplane_v1beta1_RuleTrafficStats(ref),
+		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.Service":                schema_pkg_apis_controlplane_v1beta1_Service(ref),
+		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.TrafficStats":           schema_pkg_apis_controlplane_v1beta1_TrafficStats(ref),
+		"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.UnsupportedFieldError":  schema_pkg_apis_controlplane_v1beta1_UnsupportedFieldError(ref),
+		"github.com/ovs-cni/antrea/pkg/apis/stats/v1alpha1.NetworkPolicyStats":           schema_pkg_apis_stats_v1alpha1_NetworkPolicyStats(ref),
+		"github.com/ovs-cni/antrea/pkg/apis/stats/v1alpha1.NetworkPolicyStatsList":       schema_pkg_apis_stats_v1alpha1_NetworkPolicyStatsList(ref),
+		"github.com/ovs-cni/antrea/pkg/apis/stats/v1alpha1.RuleTrafficStats":             schema_pkg_apis_stats_v1alpha1_RuleTrafficStats(ref),
+		"github.com/ovs-cni/antrea/pkg/apis/stats/v1alpha1.TrafficStats":                 schema_pkg_apis_stats_v1alpha1_TrafficStats(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.APIGroup":                                  schema_pkg_apis_meta_v1_APIGroup(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.APIGroupList":                              schema_pkg_apis_meta_v1_APIGroupList(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.APIResource":                               schema_pkg_apis_meta_v1_APIResource(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.APIResourceList":                           schema_pkg_apis_meta_v1_APIResourceList(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.APIVersions":                               schema_pkg_apis_meta_v1_APIVersions(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.ApplyOptions":                              schema_pkg_apis_meta_v1_ApplyOptions(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.Condition":                                 schema_pkg_apis_meta_v1_Condition(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.CreateOptions":                             schema_pkg_apis_meta_v1_CreateOptions(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.DeleteOptions":                             schema_pkg_apis_meta_v1_DeleteOptions(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.Duration":                                  schema_pkg_apis_meta_v1_Duration(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.FieldSelectorRequirement":                  schema_pkg_apis_meta_v1_FieldSelectorRequirement(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.FieldsV1":                                  schema_pkg_apis_meta_v1_FieldsV1(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.GetOptions":                                schema_pkg_apis_meta_v1_GetOptions(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.GroupKind":                                 schema_pkg_apis_meta_v1_GroupKind(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.GroupResource":                             schema_pkg_apis_meta_v1_GroupResource(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.GroupVersion":                              schema_pkg_apis_meta_v1_GroupVersion(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.GroupVersionForDiscovery":                  schema_pkg_apis_meta_v1_GroupVersionForDiscovery(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.GroupVersionKind":                          schema_pkg_apis_meta_v1_GroupVersionKind(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.GroupVersionResource":                      schema_pkg_apis_meta_v1_GroupVersionResource(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.InternalEvent":                             schema_pkg_apis_meta_v1_InternalEvent(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.LabelSelector":                             schema_pkg_apis_meta_v1_LabelSelector(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.LabelSelectorRequirement":                  schema_pkg_apis_meta_v1_LabelSelectorRequirement(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.List":                                      schema_pkg_apis_meta_v1_List(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.ListMeta":                                  schema_pkg_apis_meta_v1_ListMeta(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.ListOptions":                               schema_pkg_apis_meta_v1_ListOptions(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.ManagedFieldsEntry":                        schema_pkg_apis_meta_v1_ManagedFieldsEntry(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.MicroTime":                                 schema_pkg_apis_meta_v1_MicroTime(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.ObjectMeta":                                schema_pkg_apis_meta_v1_ObjectMeta(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.OwnerReference":                            schema_pkg_apis_meta_v1_OwnerReference(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.PartialObjectMetadata":                     schema_pkg_apis_meta_v1_PartialObjectMetadata(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.PartialObjectMetadataList":                 schema_pkg_apis_meta_v1_PartialObjectMetadataList(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.Patch":                                     schema_pkg_apis_meta_v1_Patch(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.PatchOptions":                              schema_pkg_apis_meta_v1_PatchOptions(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.Preconditions":                             schema_pkg_apis_meta_v1_Preconditions(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.RootPaths":                                 schema_pkg_apis_meta_v1_RootPaths(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.ServerAddressByClientCIDR":                 schema_pkg_apis_meta_v1_ServerAddressByClientCIDR(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.Status":                                    schema_pkg_apis_meta_v1_Status(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.StatusCause":                               schema_pkg_apis_meta_v1_StatusCause(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.StatusDetails":                             schema_pkg_apis_meta_v1_StatusDetails(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.Table":                                     schema_pkg_apis_meta_v1_Table(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.TableColumnDefinition":                     schema_pkg_apis_meta_v1_TableColumnDefinition(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.TableOptions":                              schema_pkg_apis_meta_v1_TableOptions(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.TableRow":                                  schema_pkg_apis_meta_v1_TableRow(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.TableRowCondition":                         schema_pkg_apis_meta_v1_TableRowCondition(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.Time":                                      schema_pkg_apis_meta_v1_Time(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.Timestamp":                                 schema_pkg_apis_meta_v1_Timestamp(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.TypeMeta":                                  schema_pkg_apis_meta_v1_TypeMeta(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.UpdateOptions":                             schema_pkg_apis_meta_v1_UpdateOptions(ref),
+		"k8s.io/apimachinery/pkg/apis/meta/v1.WatchEvent":                                schema_pkg_apis_meta_v1_WatchEvent(ref),
+		"k8s.io/apimachinery/pkg/runtime.RawExtension":                                   schema_k8sio_apimachinery_pkg_runtime_RawExtension(ref),
+		"k8s.io/apimachinery/pkg/runtime.TypeMeta":                                       schema_k8sio_apimachinery_pkg_runtime_TypeMeta(ref),
+		"k8s.io/apimachinery/pkg/runtime.Unknown":                                        schema_k8sio_apimachinery_pkg_runtime_Unknown(ref),
+		"k8s.io/apimachinery/pkg/util/intstr.IntOrString":                                schema_apimachinery_pkg_util_intstr_IntOrString(ref),
+		"k8s.io/apimachinery/pkg/version.Info":                                           schema_k8sio_apimachinery_pkg_version_Info(ref),
 	}
 }
 
@@ -697,6 +706,41 @@ func schema_pkg_apis_controlplane_v1beta1_NetworkPolicyPeer(ref common.Reference
 	}
 }
 
+func schema_pkg_apis_controlplane_v1beta1_NetworkPolicyReference(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "NetworkPolicyReference names a Kubernetes NetworkPolicy.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"namespace": {
+						SchemaProps: spec.SchemaProps{
+							Default: "",
+							Type:    []string{"string"},
+							Format:  "",
+						},
+					},
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Default: "",
+							Type:    []string{"string"},
+							Format:  "",
+						},
+					},
+					"uid": {
+						SchemaProps: spec.SchemaProps{
+							Default: "",
+							Type:    []string{"string"},
+							Format:  "",
+						},
+					},
+				},
+				Required: []string{"namespace", "name", "uid"},
+			},
+		},
+	}
+}
+
 func schema_pkg_apis_controlplane_v1beta1_NetworkPolicyRule(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -746,6 +790,96 @@ func schema_pkg_apis_controlplane_v1beta1_NetworkPolicyRule(ref common.Reference
 	}
 }
 
+func schema_pkg_apis_controlplane_v1beta1_NetworkPolicyStats(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "NetworkPolicyStats is the traffic one policy decided on a node.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"networkPolicy": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref("github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.NetworkPolicyReference"),
+						},
+					},
+					"rules": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Default: map[string]interface{}{},
+										Ref:     ref("github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.RuleTrafficStats"),
+									},
+								},
+							},
+						},
+					},
+					"dropped": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Dropped counts the new connections to or from the policy's pods that its isolation dropped (no rule of any policy allowed them). A pod isolated by several policies counts its drops in each.",
+							Default:     map[string]interface{}{},
+							Ref:         ref("github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.TrafficStats"),
+						},
+					},
+				},
+				Required: []string{"networkPolicy"},
+			},
+		},
+		Dependencies: []string{
+			"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.NetworkPolicyReference", "github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.RuleTrafficStats", "github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.TrafficStats"},
+	}
+}
+
+func schema_pkg_apis_controlplane_v1beta1_NodeStatsSummary(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "NodeStatsSummary is what a node's agent counted since its previous summary. Agents create one per interval, named after their node; the controller adds it to its totals and keeps nothing else of it.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref("k8s.io/apimachinery/pkg/apis/meta/v1.ObjectMeta"),
+						},
+					},
+					"networkPolicies": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Default: map[string]interface{}{},
+										Ref:     ref("github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.NetworkPolicyStats"),
+									},
+								},
+							},
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.NetworkPolicyStats", "k8s.io/apimachinery/pkg/apis/meta/v1.ObjectMeta"},
+	}
+}
+
 func schema_pkg_apis_controlplane_v1beta1_PodReference(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -768,6 +902,42 @@ func schema_pkg_apis_controlplane_v1beta1_PodReference(ref common.ReferenceCallb
 				},
 			},
 		},
+	}
+}
+
+func schema_pkg_apis_controlplane_v1beta1_RuleTrafficStats(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "RuleTrafficStats is the traffic one rule of a policy allowed: the rule is the Index-th of the policy's ingress (Direction In) or egress (Direction Out) rules, from 0, as in the policy's spec.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"direction": {
+						SchemaProps: spec.SchemaProps{
+							Default: "",
+							Type:    []string{"string"},
+							Format:  "",
+						},
+					},
+					"index": {
+						SchemaProps: spec.SchemaProps{
+							Default: 0,
+							Type:    []string{"integer"},
+							Format:  "int32",
+						},
+					},
+					"allowed": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref("github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.TrafficStats"),
+						},
+					},
+				},
+				Required: []string{"direction", "index", "allowed"},
+			},
+		},
+		Dependencies: []string{
+			"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1.TrafficStats"},
 	}
 }
 
@@ -803,6 +973,37 @@ func schema_pkg_apis_controlplane_v1beta1_Service(ref common.ReferenceCallback) 
 	}
 }
 
+func schema_pkg_apis_controlplane_v1beta1_TrafficStats(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "TrafficStats counts traffic: packets and bytes, and sessions (connections, counted once each when their first packet is decided).",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"packets": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"integer"},
+							Format: "int64",
+						},
+					},
+					"bytes": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"integer"},
+							Format: "int64",
+						},
+					},
+					"sessions": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"integer"},
+							Format: "int64",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
 func schema_pkg_apis_controlplane_v1beta1_UnsupportedFieldError(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -820,6 +1021,189 @@ func schema_pkg_apis_controlplane_v1beta1_UnsupportedFieldError(ref common.Refer
 					},
 				},
 				Required: []string{"Label"},
+			},
+		},
+	}
+}
+
+func schema_pkg_apis_stats_v1alpha1_NetworkPolicyStats(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "NetworkPolicyStats is the traffic a Kubernetes NetworkPolicy of the same namespace and name allowed and dropped on every node since the controller started.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref("k8s.io/apimachinery/pkg/apis/meta/v1.ObjectMeta"),
+						},
+					},
+					"allowed": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Allowed is the sum of the rules'.",
+							Default:     map[string]interface{}{},
+							Ref:         ref("github.com/ovs-cni/antrea/pkg/apis/stats/v1alpha1.TrafficStats"),
+						},
+					},
+					"dropped": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Dropped counts the new connections to or from the policy's pods that its isolation dropped (no rule of any policy allowed them).",
+							Default:     map[string]interface{}{},
+							Ref:         ref("github.com/ovs-cni/antrea/pkg/apis/stats/v1alpha1.TrafficStats"),
+						},
+					},
+					"rules": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Default: map[string]interface{}{},
+										Ref:     ref("github.com/ovs-cni/antrea/pkg/apis/stats/v1alpha1.RuleTrafficStats"),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"allowed", "dropped"},
+			},
+		},
+		Dependencies: []string{
+			"github.com/ovs-cni/antrea/pkg/apis/stats/v1alpha1.RuleTrafficStats", "github.com/ovs-cni/antrea/pkg/apis/stats/v1alpha1.TrafficStats", "k8s.io/apimachinery/pkg/apis/meta/v1.ObjectMeta"},
+	}
+}
+
+func schema_pkg_apis_stats_v1alpha1_NetworkPolicyStatsList(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "NetworkPolicyStatsList is a list of NetworkPolicyStats.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref("k8s.io/apimachinery/pkg/apis/meta/v1.ListMeta"),
+						},
+					},
+					"items": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Default: map[string]interface{}{},
+										Ref:     ref("github.com/ovs-cni/antrea/pkg/apis/stats/v1alpha1.NetworkPolicyStats"),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"items"},
+			},
+		},
+		Dependencies: []string{
+			"github.com/ovs-cni/antrea/pkg/apis/stats/v1alpha1.NetworkPolicyStats", "k8s.io/apimachinery/pkg/apis/meta/v1.ListMeta"},
+	}
+}
+
+func schema_pkg_apis_stats_v1alpha1_RuleTrafficStats(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "RuleTrafficStats is the traffic one rule allowed: the Index-th (from 0) of the policy's Ingress or Egress rules, as in its spec.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"direction": {
+						SchemaProps: spec.SchemaProps{
+							Default: "",
+							Type:    []string{"string"},
+							Format:  "",
+						},
+					},
+					"index": {
+						SchemaProps: spec.SchemaProps{
+							Default: 0,
+							Type:    []string{"integer"},
+							Format:  "int32",
+						},
+					},
+					"allowed": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref("github.com/ovs-cni/antrea/pkg/apis/stats/v1alpha1.TrafficStats"),
+						},
+					},
+				},
+				Required: []string{"direction", "index", "allowed"},
+			},
+		},
+		Dependencies: []string{
+			"github.com/ovs-cni/antrea/pkg/apis/stats/v1alpha1.TrafficStats"},
+	}
+}
+
+func schema_pkg_apis_stats_v1alpha1_TrafficStats(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "TrafficStats counts traffic: packets and bytes, and sessions (connections, counted once each when their first packet is decided).",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"packets": {
+						SchemaProps: spec.SchemaProps{
+							Default: 0,
+							Type:    []string{"integer"},
+							Format:  "int64",
+						},
+					},
+					"bytes": {
+						SchemaProps: spec.SchemaProps{
+							Default: 0,
+							Type:    []string{"integer"},
+							Format:  "int64",
+						},
+					},
+					"sessions": {
+						SchemaProps: spec.SchemaProps{
+							Default: 0,
+							Type:    []string{"integer"},
+							Format:  "int64",
+						},
+					},
+				},
+				Required: []string{"packets", "bytes", "sessions"},
 			},
 		},
 	}

@@ -15,6 +15,7 @@ import (
 	reflect "reflect"
 	strings "strings"
 
+	k8s_io_apimachinery_pkg_types "k8s.io/apimachinery/pkg/types"
 	intstr "k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -365,10 +366,38 @@ func (m *NetworkPolicyPeer) XXX_DiscardUnknown() {
 
 var xxx_messageInfo_NetworkPolicyPeer proto.InternalMessageInfo
 
+func (m *NetworkPolicyReference) Reset()      { *m = NetworkPolicyReference{} }
+func (*NetworkPolicyReference) ProtoMessage() {}
+func (*NetworkPolicyReference) Descriptor() ([]byte, []int) {
+	return fileDescriptor_eae445f30d8e9904, []int{12}
+}
+func (m *NetworkPolicyReference) XXX_Unmarshal(b []byte) error {
+	return m.Unmarshal(b)
+}
+func (m *NetworkPolicyReference) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	b = b[:cap(b)]
+	n, err := m.MarshalToSizedBuffer(b)
+	if err != nil {
+		return nil, err
+	}
+	return b[:n], nil
+}
+func (m *NetworkPolicyReference) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_NetworkPolicyReference.Merge(m, src)
+}
+func (m *NetworkPolicyReference) XXX_Size() int {
+	return m.Size()
+}
+func (m *NetworkPolicyReference) XXX_DiscardUnknown() {
+	xxx_messageInfo_NetworkPolicyReference.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_NetworkPolicyReference proto.InternalMessageInfo
+
 func (m *NetworkPolicyRule) Reset()      { *m = NetworkPolicyRule{} }
 func (*NetworkPolicyRule) ProtoMessage() {}
 func (*NetworkPolicyRule) Descriptor() ([]byte, []int) {
-	return fileDescriptor_eae445f30d8e9904, []int{12}
+	return fileDescriptor_eae445f30d8e9904, []int{13}
 }
 func (m *NetworkPolicyRule) XXX_Unmarshal(b []byte) error {
 	return m.Unmarshal(b)
@@ -393,10 +422,66 @@ func (m *NetworkPolicyRule) XXX_DiscardUnknown() {
 
 var xxx_messageInfo_NetworkPolicyRule proto.InternalMessageInfo
 
+func (m *NetworkPolicyStats) Reset()      { *m = NetworkPolicyStats{} }
+func (*NetworkPolicyStats) ProtoMessage() {}
+func (*NetworkPolicyStats) Descriptor() ([]byte, []int) {
+	return fileDescriptor_eae445f30d8e9904, []int{14}
+}
+func (m *NetworkPolicyStats) XXX_Unmarshal(b []byte) error {
+	return m.Unmarshal(b)
+}
+func (m *NetworkPolicyStats) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	b = b[:cap(b)]
+	n, err := m.MarshalToSizedBuffer(b)
+	if err != nil {
+		return nil, err
+	}
+	return b[:n], nil
+}
+func (m *NetworkPolicyStats) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_NetworkPolicyStats.Merge(m, src)
+}
+func (m *NetworkPolicyStats) XXX_Size() int {
+	return m.Size()
+}
+func (m *NetworkPolicyStats) XXX_DiscardUnknown() {
+	xxx_messageInfo_NetworkPolicyStats.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_NetworkPolicyStats proto.InternalMessageInfo
+
+func (m *NodeStatsSummary) Reset()      { *m = NodeStatsSummary{} }
+func (*NodeStatsSummary) ProtoMessage() {}
+func (*NodeStatsSummary) Descriptor() ([]byte, []int) {
+	return fileDescriptor_eae445f30d8e9904, []int{15}
+}
+func (m *NodeStatsSummary) XXX_Unmarshal(b []byte) error {
+	return m.Unmarshal(b)
+}
+func (m *NodeStatsSummary) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	b = b[:cap(b)]
+	n, err := m.MarshalToSizedBuffer(b)
+	if err != nil {
+		return nil, err
+	}
+	return b[:n], nil
+}
+func (m *NodeStatsSummary) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_NodeStatsSummary.Merge(m, src)
+}
+func (m *NodeStatsSummary) XXX_Size() int {
+	return m.Size()
+}
+func (m *NodeStatsSummary) XXX_DiscardUnknown() {
+	xxx_messageInfo_NodeStatsSummary.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_NodeStatsSummary proto.InternalMessageInfo
+
 func (m *PodReference) Reset()      { *m = PodReference{} }
 func (*PodReference) ProtoMessage() {}
 func (*PodReference) Descriptor() ([]byte, []int) {
-	return fileDescriptor_eae445f30d8e9904, []int{13}
+	return fileDescriptor_eae445f30d8e9904, []int{16}
 }
 func (m *PodReference) XXX_Unmarshal(b []byte) error {
 	return m.Unmarshal(b)
@@ -421,10 +506,38 @@ func (m *PodReference) XXX_DiscardUnknown() {
 
 var xxx_messageInfo_PodReference proto.InternalMessageInfo
 
+func (m *RuleTrafficStats) Reset()      { *m = RuleTrafficStats{} }
+func (*RuleTrafficStats) ProtoMessage() {}
+func (*RuleTrafficStats) Descriptor() ([]byte, []int) {
+	return fileDescriptor_eae445f30d8e9904, []int{17}
+}
+func (m *RuleTrafficStats) XXX_Unmarshal(b []byte) error {
+	return m.Unmarshal(b)
+}
+func (m *RuleTrafficStats) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	b = b[:cap(b)]
+	n, err := m.MarshalToSizedBuffer(b)
+	if err != nil {
+		return nil, err
+	}
+	return b[:n], nil
+}
+func (m *RuleTrafficStats) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_RuleTrafficStats.Merge(m, src)
+}
+func (m *RuleTrafficStats) XXX_Size() int {
+	return m.Size()
+}
+func (m *RuleTrafficStats) XXX_DiscardUnknown() {
+	xxx_messageInfo_RuleTrafficStats.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_RuleTrafficStats proto.InternalMessageInfo
+
 func (m *Service) Reset()      { *m = Service{} }
 func (*Service) ProtoMessage() {}
 func (*Service) Descriptor() ([]byte, []int) {
-	return fileDescriptor_eae445f30d8e9904, []int{14}
+	return fileDescriptor_eae445f30d8e9904, []int{18}
 }
 func (m *Service) XXX_Unmarshal(b []byte) error {
 	return m.Unmarshal(b)
@@ -449,6 +562,34 @@ func (m *Service) XXX_DiscardUnknown() {
 
 var xxx_messageInfo_Service proto.InternalMessageInfo
 
+func (m *TrafficStats) Reset()      { *m = TrafficStats{} }
+func (*TrafficStats) ProtoMessage() {}
+func (*TrafficStats) Descriptor() ([]byte, []int) {
+	return fileDescriptor_eae445f30d8e9904, []int{19}
+}
+func (m *TrafficStats) XXX_Unmarshal(b []byte) error {
+	return m.Unmarshal(b)
+}
+func (m *TrafficStats) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	b = b[:cap(b)]
+	n, err := m.MarshalToSizedBuffer(b)
+	if err != nil {
+		return nil, err
+	}
+	return b[:n], nil
+}
+func (m *TrafficStats) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_TrafficStats.Merge(m, src)
+}
+func (m *TrafficStats) XXX_Size() int {
+	return m.Size()
+}
+func (m *TrafficStats) XXX_DiscardUnknown() {
+	xxx_messageInfo_TrafficStats.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_TrafficStats proto.InternalMessageInfo
+
 func init() {
 	proto.RegisterType((*AddressGroup)(nil), "github.com.ovs_cni.antrea.pkg.apis.controlplane.v1beta1.AddressGroup")
 	proto.RegisterType((*AddressGroupList)(nil), "github.com.ovs_cni.antrea.pkg.apis.controlplane.v1beta1.AddressGroupList")
@@ -462,9 +603,14 @@ func init() {
 	proto.RegisterType((*NetworkPolicy)(nil), "github.com.ovs_cni.antrea.pkg.apis.controlplane.v1beta1.NetworkPolicy")
 	proto.RegisterType((*NetworkPolicyList)(nil), "github.com.ovs_cni.antrea.pkg.apis.controlplane.v1beta1.NetworkPolicyList")
 	proto.RegisterType((*NetworkPolicyPeer)(nil), "github.com.ovs_cni.antrea.pkg.apis.controlplane.v1beta1.NetworkPolicyPeer")
+	proto.RegisterType((*NetworkPolicyReference)(nil), "github.com.ovs_cni.antrea.pkg.apis.controlplane.v1beta1.NetworkPolicyReference")
 	proto.RegisterType((*NetworkPolicyRule)(nil), "github.com.ovs_cni.antrea.pkg.apis.controlplane.v1beta1.NetworkPolicyRule")
+	proto.RegisterType((*NetworkPolicyStats)(nil), "github.com.ovs_cni.antrea.pkg.apis.controlplane.v1beta1.NetworkPolicyStats")
+	proto.RegisterType((*NodeStatsSummary)(nil), "github.com.ovs_cni.antrea.pkg.apis.controlplane.v1beta1.NodeStatsSummary")
 	proto.RegisterType((*PodReference)(nil), "github.com.ovs_cni.antrea.pkg.apis.controlplane.v1beta1.PodReference")
+	proto.RegisterType((*RuleTrafficStats)(nil), "github.com.ovs_cni.antrea.pkg.apis.controlplane.v1beta1.RuleTrafficStats")
 	proto.RegisterType((*Service)(nil), "github.com.ovs_cni.antrea.pkg.apis.controlplane.v1beta1.Service")
+	proto.RegisterType((*TrafficStats)(nil), "github.com.ovs_cni.antrea.pkg.apis.controlplane.v1beta1.TrafficStats")
 }
 
 func init() {
@@ -472,75 +618,91 @@ func init() {
 }
 
 var fileDescriptor_eae445f30d8e9904 = []byte{
-	// 1081 bytes of a gzipped FileDescriptorProto
-	0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xff, 0xec, 0x57, 0x4f, 0x6f, 0xe3, 0x44,
-	0x14, 0xaf, 0x93, 0x66, 0xd3, 0x4c, 0xda, 0xed, 0x76, 0x16, 0xa1, 0x50, 0xad, 0x9c, 0xca, 0x12,
-	0x52, 0x2f, 0x6b, 0xd3, 0x05, 0xd1, 0x3d, 0x00, 0x62, 0x4d, 0xbb, 0x55, 0x11, 0x6d, 0xa3, 0xd9,
-	0x9e, 0x10, 0x08, 0xa6, 0xf6, 0x34, 0x9d, 0x8d, 0xed, 0xb1, 0x66, 0x26, 0x81, 0x5e, 0x10, 0x07,
-	0x2e, 0xdc, 0xb8, 0x21, 0xbe, 0x0a, 0xe2, 0x03, 0xf4, 0xb8, 0xc7, 0x3d, 0xa0, 0x68, 0xeb, 0xfd,
-	0x16, 0x2b, 0x84, 0xd0, 0x8c, 0xed, 0xd8, 0x4e, 0x55, 0xfe, 0x44, 0x25, 0x07, 0xc4, 0x2d, 0x7e,
-	0xf3, 0xde, 0xfb, 0xfd, 0xde, 0x7b, 0xf3, 0x7e, 0xb1, 0xc1, 0x5e, 0x9f, 0xca, 0xb3, 0xe1, 0x89,
-	0xed, 0xb1, 0xd0, 0x61, 0x23, 0x71, 0xdf, 0x8b, 0xa8, 0x83, 0x23, 0xc9, 0x09, 0x76, 0xe2, 0x41,
-	0xdf, 0xc1, 0x31, 0x15, 0x8e, 0xc7, 0x22, 0xc9, 0x59, 0x10, 0x07, 0x38, 0x22, 0xce, 0x68, 0xeb,
-	0x84, 0x48, 0xbc, 0xe5, 0xf4, 0x49, 0x44, 0x38, 0x96, 0xc4, 0xb7, 0x63, 0xce, 0x24, 0x83, 0xdb,
-	0x45, 0x22, 0x9b, 0x8d, 0xc4, 0x17, 0x5e, 0x44, 0xed, 0x34, 0x91, 0x1d, 0x0f, 0xfa, 0xb6, 0x4a,
-	0x64, 0x97, 0x13, 0xd9, 0x59, 0xa2, 0xf5, 0xfb, 0x25, 0x06, 0x7d, 0xd6, 0x67, 0x8e, 0xce, 0x77,
-	0x32, 0x3c, 0xd5, 0x4f, 0xfa, 0x41, 0xff, 0x4a, 0x71, 0xd6, 0xdf, 0x19, 0x3c, 0x14, 0x36, 0x65,
-	0x8a, 0x59, 0x88, 0xbd, 0x33, 0x1a, 0x11, 0x7e, 0x5e, 0x50, 0x0d, 0x89, 0xc4, 0xce, 0xe8, 0x0a,
-	0xbb, 0x75, 0xe7, 0xba, 0x28, 0x3e, 0x8c, 0x24, 0x0d, 0xc9, 0x95, 0x80, 0x77, 0xff, 0x2a, 0x40,
-	0x78, 0x67, 0x24, 0xc4, 0x57, 0xe2, 0xde, 0xbe, 0x2e, 0x6e, 0x28, 0x69, 0xe0, 0xd0, 0x48, 0x0a,
-	0xc9, 0xa7, 0x83, 0xac, 0x4b, 0x03, 0x2c, 0x3f, 0xf2, 0x7d, 0x4e, 0x84, 0xd8, 0xe3, 0x6c, 0x18,
-	0xc3, 0x2f, 0xc1, 0x92, 0xaa, 0xc4, 0xc7, 0x12, 0x77, 0x8c, 0x0d, 0x63, 0xb3, 0xfd, 0xe0, 0x2d,
-	0x3b, 0x4d, 0x6c, 0x97, 0x13, 0x17, 0x9d, 0x55, 0xde, 0xf6, 0x68, 0xcb, 0x3e, 0x3a, 0x79, 0x4a,
-	0x3c, 0x79, 0x40, 0x24, 0x76, 0xe1, 0xc5, 0xb8, 0xbb, 0x90, 0x8c, 0xbb, 0xa0, 0xb0, 0xa1, 0x49,
-	0x56, 0xc8, 0x40, 0x33, 0x24, 0xe1, 0x09, 0xe1, 0xa2, 0x53, 0xdb, 0xa8, 0x6f, 0xb6, 0x1f, 0xec,
-	0xd8, 0x33, 0x0e, 0xd0, 0xd6, 0x94, 0x0f, 0x74, 0x32, 0x77, 0x35, 0x03, 0x6d, 0xa6, 0xcf, 0x02,
-	0xe5, 0x28, 0xd6, 0xaf, 0x06, 0xb8, 0x53, 0xae, 0xf1, 0x13, 0x2a, 0x24, 0xfc, 0xec, 0x4a, 0x9d,
-	0xf6, 0xdf, 0xab, 0x53, 0x45, 0xeb, 0x2a, 0xef, 0x64, 0x80, 0x4b, 0xb9, 0xa5, 0x54, 0xe3, 0x53,
-	0xd0, 0xa0, 0x92, 0x84, 0x79, 0x85, 0xbb, 0x33, 0x57, 0x58, 0xe6, 0xed, 0xae, 0x64, 0x88, 0x8d,
-	0x7d, 0x95, 0x1b, 0xa5, 0x10, 0xd6, 0x6f, 0x35, 0xb0, 0x56, 0x76, 0xeb, 0x61, 0xe9, 0x9d, 0xcd,
-	0x61, 0x8e, 0xdf, 0x80, 0x65, 0xec, 0xfb, 0xc4, 0x3f, 0xf8, 0x17, 0x86, 0xf9, 0x5a, 0x86, 0xac,
-	0xee, 0xe6, 0x04, 0x01, 0x55, 0xf0, 0xe0, 0x77, 0x06, 0xb8, 0xcd, 0x49, 0xc8, 0x46, 0x05, 0x85,
-	0xfa, 0x0d, 0x52, 0x78, 0x3d, 0xa3, 0x70, 0x1b, 0x55, 0x30, 0xd0, 0x14, 0xa6, 0xf5, 0xd2, 0x00,
-	0xb7, 0x1f, 0xc5, 0x71, 0x40, 0x89, 0x7f, 0xcc, 0xfe, 0xb3, 0x3b, 0xf4, 0xc2, 0x00, 0xb0, 0x5a,
-	0xe5, 0x1c, 0xb6, 0x28, 0xa8, 0x6e, 0xd1, 0xde, 0xec, 0x5b, 0x54, 0x61, 0x7e, 0xcd, 0x1e, 0xfd,
-	0x5e, 0x03, 0x77, 0xab, 0x8e, 0xff, 0x6f, 0xd2, 0x5c, 0x37, 0xe9, 0xa7, 0x1a, 0x68, 0x97, 0xe2,
-	0xa0, 0x0f, 0xea, 0x31, 0xf3, 0xb3, 0x9e, 0xcf, 0x2e, 0xa1, 0x3d, 0xe6, 0x23, 0x72, 0x4a, 0x38,
-	0x89, 0x3c, 0xe2, 0xb6, 0x33, 0x2e, 0x75, 0x65, 0x55, 0xe9, 0xe1, 0x06, 0x58, 0x8c, 0x98, 0x4f,
-	0x3a, 0xb5, 0x0d, 0x63, 0xb3, 0xe5, 0x2e, 0x67, 0xe7, 0x8b, 0x87, 0xcc, 0x27, 0x48, 0x9f, 0xc0,
-	0x37, 0x40, 0x9d, 0xc6, 0x69, 0x4b, 0x5a, 0x6e, 0x53, 0x05, 0xef, 0xf7, 0x04, 0x52, 0x36, 0xd8,
-	0x07, 0x8d, 0x98, 0x71, 0x29, 0x3a, 0x8b, 0xba, 0x5f, 0xee, 0xcc, 0x24, 0x0f, 0x71, 0x48, 0xfc,
-	0x1e, 0xe3, 0xb2, 0xb8, 0x9c, 0xea, 0x49, 0xa0, 0x34, 0xbf, 0x75, 0x04, 0x9a, 0xfb, 0x3d, 0x37,
-	0x60, 0xde, 0x40, 0x11, 0xf6, 0xa8, 0xcf, 0x75, 0x5f, 0x4a, 0x84, 0x3f, 0xda, 0xdf, 0x41, 0x48,
-	0x9f, 0x40, 0x0b, 0xdc, 0x22, 0x5f, 0x7b, 0x24, 0x96, 0xfa, 0x26, 0xb5, 0x5c, 0x90, 0x8c, 0xbb,
-	0xb7, 0x76, 0xb5, 0x05, 0x65, 0x27, 0xd6, 0xf7, 0x06, 0x68, 0x4d, 0x40, 0x75, 0x13, 0x70, 0x48,
-	0xa6, 0x73, 0x2a, 0x07, 0xa4, 0x4f, 0x94, 0x87, 0x62, 0xa2, 0xdb, 0xd4, 0x28, 0x3c, 0x54, 0x34,
-	0xd2, 0x27, 0xf0, 0x21, 0x58, 0xd2, 0xef, 0x14, 0x1e, 0x0b, 0x3a, 0x75, 0x9d, 0xe7, 0x5e, 0xbe,
-	0xdb, 0xbd, 0xcc, 0xfe, 0xaa, 0xf4, 0x1b, 0x4d, 0xbc, 0xad, 0xcb, 0x1a, 0x58, 0x39, 0x24, 0xf2,
-	0x2b, 0xc6, 0x07, 0x3d, 0x16, 0x50, 0xef, 0x7c, 0x2e, 0x0a, 0xda, 0xe0, 0xc3, 0x80, 0xe4, 0xcb,
-	0xf6, 0xf1, 0xec, 0x93, 0x2b, 0x13, 0x47, 0xc3, 0x80, 0x14, 0x13, 0x54, 0x4f, 0x02, 0xa5, 0x38,
-	0xf0, 0x7d, 0xb0, 0x8a, 0x2b, 0xea, 0x92, 0xdf, 0xa8, 0xbb, 0xc9, 0xb8, 0xbb, 0x5a, 0x15, 0x1e,
-	0x81, 0xa6, 0x7d, 0xe1, 0x07, 0xa0, 0x1d, 0x6b, 0x88, 0xe3, 0xf3, 0x98, 0xa4, 0xf7, 0xad, 0xe5,
-	0xde, 0x4b, 0xc6, 0xdd, 0x76, 0xaf, 0x30, 0xbf, 0x1a, 0x77, 0x5b, 0x3b, 0x94, 0x13, 0x4f, 0x52,
-	0x16, 0xa1, 0x72, 0x80, 0x35, 0x36, 0xc0, 0x5a, 0x85, 0xea, 0x1c, 0xf4, 0x7b, 0x50, 0xd5, 0xef,
-	0xc7, 0x37, 0xd3, 0xe3, 0x6b, 0xe4, 0xfb, 0x97, 0xe9, 0x02, 0x7b, 0x84, 0x70, 0xb8, 0x0d, 0x56,
-	0x70, 0xe9, 0xdd, 0x48, 0x74, 0x0c, 0xdd, 0xb8, 0xb5, 0x64, 0xdc, 0x5d, 0x29, 0xbf, 0x34, 0x09,
-	0x54, 0xf5, 0x83, 0x11, 0x58, 0xa2, 0xb1, 0x5e, 0xb8, 0x9c, 0xfe, 0x87, 0x33, 0xd3, 0xcf, 0x36,
-	0xb7, 0xe8, 0x55, 0x66, 0x10, 0x68, 0x82, 0x61, 0xfd, 0x58, 0x9f, 0xa2, 0xaf, 0x2e, 0x0f, 0x7c,
-	0x0f, 0xb4, 0xfc, 0x7c, 0x9e, 0xd9, 0x72, 0x9a, 0x59, 0x92, 0x62, 0xd0, 0xd5, 0xa9, 0x17, 0x01,
-	0x30, 0x00, 0x8b, 0xa7, 0x9c, 0x85, 0x7a, 0x67, 0x6f, 0xec, 0x8a, 0xab, 0xb6, 0x16, 0xfb, 0xff,
-	0x98, 0xb3, 0x10, 0x69, 0x14, 0x78, 0x0a, 0x6a, 0x92, 0xe9, 0xcd, 0xbf, 0x59, 0x2c, 0x90, 0x61,
-	0xd5, 0x8e, 0x19, 0xaa, 0x49, 0xa6, 0x26, 0x23, 0x08, 0x1f, 0x51, 0x8f, 0xe4, 0xb2, 0x3b, 0xfb,
-	0x64, 0x9e, 0xa4, 0x89, 0x8a, 0xc9, 0x64, 0x06, 0x81, 0x26, 0x18, 0x16, 0x06, 0xcb, 0xe5, 0xbf,
-	0x10, 0xe8, 0x80, 0x96, 0x52, 0x44, 0x11, 0x63, 0x2f, 0x17, 0xcc, 0xb5, 0x7c, 0x26, 0x87, 0xf9,
-	0x01, 0x2a, 0x7c, 0x26, 0xe2, 0x5a, 0xbb, 0x4e, 0x5c, 0xad, 0x9f, 0x0d, 0xd0, 0xcc, 0x90, 0x2b,
-	0x32, 0x6a, 0xfc, 0x13, 0x19, 0x85, 0x87, 0x25, 0x89, 0xfe, 0x33, 0xc1, 0x54, 0xdf, 0x83, 0x76,
-	0xfa, 0x3d, 0x68, 0xef, 0x47, 0xf2, 0x88, 0x3f, 0x91, 0x9c, 0x46, 0x7d, 0x77, 0x69, 0x4a, 0xd0,
-	0xdf, 0x04, 0x4d, 0x12, 0xe9, 0xff, 0x07, 0x3d, 0xd5, 0x86, 0xdb, 0x56, 0xaf, 0x86, 0xbb, 0xa9,
-	0x09, 0xe5, 0x67, 0xee, 0xe7, 0x17, 0x97, 0xe6, 0xc2, 0xb3, 0x4b, 0x73, 0xe1, 0xf9, 0xa5, 0xb9,
-	0xf0, 0x6d, 0x62, 0x1a, 0x17, 0x89, 0x69, 0x3c, 0x4b, 0x4c, 0xe3, 0x79, 0x62, 0x1a, 0x2f, 0x12,
-	0xd3, 0xf8, 0xe1, 0xa5, 0xb9, 0xf0, 0xe9, 0xf6, 0x8c, 0x5f, 0xfb, 0x7f, 0x04, 0x00, 0x00, 0xff,
-	0xff, 0xde, 0xdf, 0x3d, 0x76, 0x27, 0x10, 0x00, 0x00,
+	// 1344 bytes of a gzipped FileDescriptorProto
+	0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xff, 0xec, 0x58, 0x4f, 0x6f, 0x1b, 0x45,
+	0x14, 0xcf, 0xda, 0x71, 0x1d, 0x8f, 0x93, 0x26, 0x99, 0x42, 0x09, 0x55, 0x65, 0x87, 0x45, 0x48,
+	0x45, 0xa2, 0xeb, 0xb6, 0x20, 0xda, 0x03, 0x20, 0xba, 0xa4, 0xad, 0x0c, 0x34, 0xb1, 0x26, 0xe9,
+	0x05, 0x81, 0x60, 0xb2, 0x3b, 0x71, 0xa6, 0xde, 0xdd, 0x59, 0xcd, 0x8c, 0xdd, 0xe6, 0x82, 0x38,
+	0xd0, 0x03, 0x52, 0x85, 0xb8, 0x21, 0x3e, 0x05, 0x77, 0xc4, 0x07, 0xe8, 0xb1, 0xc7, 0x1e, 0x90,
+	0xd5, 0xb8, 0x07, 0xbe, 0x43, 0x85, 0x10, 0x9a, 0xd9, 0xff, 0x8e, 0xcc, 0x1f, 0x93, 0xf8, 0x80,
+	0xb8, 0x65, 0xde, 0xbc, 0xf7, 0x7e, 0xbf, 0xf7, 0xe6, 0xbd, 0xb7, 0x2f, 0x06, 0xb7, 0xba, 0x54,
+	0xee, 0xf7, 0x77, 0x2d, 0x87, 0xf9, 0x2d, 0x36, 0x10, 0x17, 0x9d, 0x80, 0xb6, 0x70, 0x20, 0x39,
+	0xc1, 0xad, 0xb0, 0xd7, 0x6d, 0xe1, 0x90, 0x8a, 0x96, 0xc3, 0x02, 0xc9, 0x99, 0x17, 0x7a, 0x38,
+	0x20, 0xad, 0xc1, 0xe5, 0x5d, 0x22, 0xf1, 0xe5, 0x56, 0x97, 0x04, 0x84, 0x63, 0x49, 0x5c, 0x2b,
+	0xe4, 0x4c, 0x32, 0x78, 0x35, 0x73, 0x64, 0xb1, 0x81, 0xf8, 0xdc, 0x09, 0xa8, 0x15, 0x39, 0xb2,
+	0xc2, 0x5e, 0xd7, 0x52, 0x8e, 0xac, 0xbc, 0x23, 0x2b, 0x76, 0x74, 0xee, 0x62, 0x8e, 0x41, 0x97,
+	0x75, 0x59, 0x4b, 0xfb, 0xdb, 0xed, 0xef, 0xe9, 0x93, 0x3e, 0xe8, 0xbf, 0x22, 0x9c, 0x73, 0x6f,
+	0xf5, 0xae, 0x09, 0x8b, 0x32, 0xc5, 0xcc, 0xc7, 0xce, 0x3e, 0x0d, 0x08, 0x3f, 0xc8, 0xa8, 0xfa,
+	0x44, 0xe2, 0xd6, 0xe0, 0x08, 0xbb, 0x73, 0xad, 0x49, 0x56, 0xbc, 0x1f, 0x48, 0xea, 0x93, 0x23,
+	0x06, 0x6f, 0xff, 0x95, 0x81, 0x70, 0xf6, 0x89, 0x8f, 0x8f, 0xd8, 0xbd, 0x39, 0xc9, 0xae, 0x2f,
+	0xa9, 0xd7, 0xa2, 0x81, 0x14, 0x92, 0x8f, 0x1b, 0x99, 0x87, 0x06, 0x58, 0xbc, 0xee, 0xba, 0x9c,
+	0x08, 0x71, 0x8b, 0xb3, 0x7e, 0x08, 0xbf, 0x00, 0x0b, 0x2a, 0x12, 0x17, 0x4b, 0xbc, 0x66, 0xac,
+	0x1b, 0x17, 0xea, 0x57, 0x2e, 0x59, 0x91, 0x63, 0x2b, 0xef, 0x38, 0xcb, 0xac, 0xd2, 0xb6, 0x06,
+	0x97, 0xad, 0xad, 0xdd, 0xbb, 0xc4, 0x91, 0xb7, 0x89, 0xc4, 0x36, 0x7c, 0x34, 0x6c, 0xce, 0x8d,
+	0x86, 0x4d, 0x90, 0xc9, 0x50, 0xea, 0x15, 0x32, 0x50, 0xf5, 0x89, 0xbf, 0x4b, 0xb8, 0x58, 0x2b,
+	0xad, 0x97, 0x2f, 0xd4, 0xaf, 0x6c, 0x58, 0x53, 0x3e, 0xa0, 0xa5, 0x29, 0xdf, 0xd6, 0xce, 0xec,
+	0xe5, 0x18, 0xb4, 0x1a, 0x9d, 0x05, 0x4a, 0x50, 0xcc, 0x5f, 0x0c, 0xb0, 0x92, 0x8f, 0xf1, 0x63,
+	0x2a, 0x24, 0xfc, 0xf4, 0x48, 0x9c, 0xd6, 0xdf, 0x8b, 0x53, 0x59, 0xeb, 0x28, 0x57, 0x62, 0xc0,
+	0x85, 0x44, 0x92, 0x8b, 0xf1, 0x2e, 0xa8, 0x50, 0x49, 0xfc, 0x24, 0xc2, 0x1b, 0x53, 0x47, 0x98,
+	0xe7, 0x6d, 0x2f, 0xc5, 0x88, 0x95, 0xb6, 0xf2, 0x8d, 0x22, 0x08, 0xf3, 0xb7, 0x12, 0x58, 0xcd,
+	0xab, 0x75, 0xb0, 0x74, 0xf6, 0x67, 0xf0, 0x8e, 0x5f, 0x82, 0x45, 0xec, 0xba, 0xc4, 0xbd, 0x7d,
+	0x02, 0x8f, 0xf9, 0x42, 0x8c, 0xac, 0x6a, 0x33, 0x45, 0x40, 0x05, 0x3c, 0xf8, 0xb5, 0x01, 0x4e,
+	0x73, 0xe2, 0xb3, 0x41, 0x46, 0xa1, 0x7c, 0x8c, 0x14, 0xce, 0xc6, 0x14, 0x4e, 0xa3, 0x02, 0x06,
+	0x1a, 0xc3, 0x34, 0x9f, 0x19, 0xe0, 0xf4, 0xf5, 0x30, 0xf4, 0x28, 0x71, 0x77, 0xd8, 0x7f, 0xb6,
+	0x87, 0x9e, 0x1a, 0x00, 0x16, 0xa3, 0x9c, 0x41, 0x17, 0x79, 0xc5, 0x2e, 0xba, 0x35, 0x7d, 0x17,
+	0x15, 0x98, 0x4f, 0xe8, 0xa3, 0xdf, 0x4b, 0xe0, 0x4c, 0x51, 0xf1, 0xff, 0x4e, 0x9a, 0x69, 0x27,
+	0xfd, 0x50, 0x02, 0xf5, 0x9c, 0x1d, 0x74, 0x41, 0x39, 0x64, 0x6e, 0x9c, 0xf3, 0xe9, 0x47, 0x68,
+	0x87, 0xb9, 0x88, 0xec, 0x11, 0x4e, 0x02, 0x87, 0xd8, 0xf5, 0x98, 0x4b, 0x59, 0x49, 0x95, 0x7b,
+	0xb8, 0x0e, 0xe6, 0x03, 0xe6, 0x92, 0xb5, 0xd2, 0xba, 0x71, 0xa1, 0x66, 0x2f, 0xc6, 0xf7, 0xf3,
+	0x9b, 0xcc, 0x25, 0x48, 0xdf, 0xc0, 0x97, 0x41, 0x99, 0x86, 0x51, 0x4a, 0x6a, 0x76, 0x55, 0x19,
+	0xb7, 0x3b, 0x02, 0x29, 0x19, 0xec, 0x82, 0x4a, 0xc8, 0xb8, 0x14, 0x6b, 0xf3, 0x3a, 0x5f, 0xf6,
+	0xd4, 0x24, 0x37, 0xb1, 0x4f, 0xdc, 0x0e, 0xe3, 0x32, 0x2b, 0x4e, 0x75, 0x12, 0x28, 0xf2, 0x6f,
+	0x6e, 0x81, 0x6a, 0xbb, 0x63, 0x7b, 0xcc, 0xe9, 0x29, 0xc2, 0x0e, 0x75, 0xb9, 0xce, 0x4b, 0x8e,
+	0xf0, 0x07, 0xed, 0x0d, 0x84, 0xf4, 0x0d, 0x34, 0xc1, 0x29, 0x72, 0xdf, 0x21, 0xa1, 0xd4, 0x95,
+	0x54, 0xb3, 0xc1, 0x68, 0xd8, 0x3c, 0x75, 0x43, 0x4b, 0x50, 0x7c, 0x63, 0x7e, 0x63, 0x80, 0x5a,
+	0x0a, 0xaa, 0x93, 0x80, 0x7d, 0x32, 0xee, 0x53, 0x29, 0x20, 0x7d, 0xa3, 0x34, 0x14, 0x13, 0x9d,
+	0xa6, 0x4a, 0xa6, 0xa1, 0xac, 0x91, 0xbe, 0x81, 0xd7, 0xc0, 0x82, 0xde, 0x29, 0x1c, 0xe6, 0xad,
+	0x95, 0xb5, 0x9f, 0xf3, 0x49, 0x6f, 0x77, 0x62, 0xf9, 0xf3, 0xdc, 0xdf, 0x28, 0xd5, 0x36, 0x0f,
+	0x4b, 0x60, 0x69, 0x93, 0xc8, 0x7b, 0x8c, 0xf7, 0x3a, 0xcc, 0xa3, 0xce, 0xc1, 0x4c, 0x26, 0x68,
+	0x85, 0xf7, 0x3d, 0x92, 0x34, 0xdb, 0x87, 0xd3, 0xbf, 0x5c, 0x9e, 0x38, 0xea, 0x7b, 0x24, 0x7b,
+	0x41, 0x75, 0x12, 0x28, 0xc2, 0x81, 0xef, 0x82, 0x65, 0x5c, 0x98, 0x2e, 0x49, 0x45, 0x9d, 0x19,
+	0x0d, 0x9b, 0xcb, 0xc5, 0xc1, 0x23, 0xd0, 0xb8, 0x2e, 0x7c, 0x0f, 0xd4, 0x43, 0x0d, 0xb1, 0x73,
+	0x10, 0x92, 0xa8, 0xde, 0x6a, 0xf6, 0xf9, 0xd1, 0xb0, 0x59, 0xef, 0x64, 0xe2, 0xe7, 0xc3, 0x66,
+	0x6d, 0x83, 0x72, 0xe2, 0x48, 0xca, 0x02, 0x94, 0x37, 0x30, 0x87, 0x06, 0x58, 0x2d, 0x50, 0x9d,
+	0xc1, 0xfc, 0xee, 0x15, 0xe7, 0xf7, 0xcd, 0xe3, 0xc9, 0xf1, 0x84, 0xf1, 0xfd, 0xf3, 0x78, 0x80,
+	0x1d, 0x42, 0x38, 0xbc, 0x0a, 0x96, 0x70, 0x6e, 0x37, 0x12, 0x6b, 0x86, 0x4e, 0xdc, 0xea, 0x68,
+	0xd8, 0x5c, 0xca, 0x2f, 0x4d, 0x02, 0x15, 0xf5, 0x60, 0x00, 0x16, 0x68, 0xa8, 0x1b, 0x2e, 0xa1,
+	0xff, 0xfe, 0xd4, 0xf4, 0xe3, 0xce, 0xcd, 0x72, 0x15, 0x0b, 0x04, 0x4a, 0x31, 0xcc, 0x1f, 0x0d,
+	0x70, 0xb6, 0x58, 0x4a, 0xc9, 0xcc, 0x82, 0x2d, 0x50, 0x53, 0x2d, 0x28, 0x42, 0xec, 0x24, 0x1d,
+	0xba, 0x1a, 0x7b, 0xd2, 0x2d, 0xac, 0x2f, 0x50, 0xa6, 0x93, 0x76, 0x73, 0x69, 0x62, 0x37, 0xdb,
+	0xa0, 0xdc, 0xa7, 0x6e, 0xdc, 0xa6, 0x97, 0x92, 0x99, 0x78, 0xa7, 0xbd, 0xf1, 0x7c, 0xd8, 0x7c,
+	0x65, 0xd2, 0xff, 0x11, 0x52, 0x15, 0x92, 0x75, 0xa7, 0xbd, 0x81, 0x94, 0xb1, 0xf9, 0x7d, 0x79,
+	0x2c, 0xe1, 0xaa, 0xdc, 0xe1, 0x3b, 0xa0, 0xe6, 0x26, 0x15, 0x18, 0x93, 0x6d, 0x24, 0x64, 0xd3,
+	0xd2, 0x2c, 0xd6, 0x69, 0x66, 0x00, 0x3d, 0x30, 0xbf, 0xc7, 0x99, 0xaf, 0x99, 0x1f, 0x5b, 0x53,
+	0xaa, 0x42, 0xc8, 0xb2, 0x70, 0x93, 0x33, 0x1f, 0x69, 0x14, 0xb8, 0x07, 0x4a, 0x92, 0xe9, 0x24,
+	0x1c, 0x2f, 0x16, 0x88, 0xb1, 0x4a, 0x3b, 0x0c, 0x95, 0x24, 0x53, 0xb5, 0x24, 0x08, 0x1f, 0x50,
+	0x87, 0x24, 0x1f, 0x8a, 0xe9, 0x6b, 0x69, 0x3b, 0x72, 0x94, 0xd5, 0x52, 0x2c, 0x10, 0x28, 0xc5,
+	0x30, 0x1f, 0x94, 0x01, 0x2c, 0xb0, 0xda, 0x96, 0x58, 0x0a, 0xf8, 0xd0, 0x00, 0x4b, 0x41, 0x5e,
+	0x1c, 0xb7, 0xfc, 0xd6, 0x31, 0xcd, 0xbe, 0xf4, 0x23, 0xfb, 0x62, 0xcc, 0xad, 0x38, 0xd4, 0x51,
+	0x11, 0x1c, 0x06, 0xc5, 0x09, 0xdc, 0x9e, 0x9a, 0x85, 0xaa, 0xbb, 0x1d, 0x8e, 0xf7, 0xf6, 0xa8,
+	0xa3, 0x03, 0x9d, 0x30, 0x80, 0x43, 0x50, 0x75, 0x39, 0x0b, 0x43, 0xe2, 0xc6, 0x4f, 0x3e, 0xfd,
+	0x4a, 0x51, 0x40, 0x4b, 0x97, 0xe6, 0x8d, 0xc8, 0x3b, 0x4a, 0x60, 0xcc, 0x07, 0x25, 0xb0, 0xa2,
+	0xf6, 0x08, 0xad, 0xb7, 0xdd, 0xf7, 0x7d, 0xcc, 0x67, 0xf1, 0x69, 0xfb, 0xd6, 0x00, 0xcb, 0xf9,
+	0x54, 0xd3, 0x34, 0xc7, 0x1f, 0x1d, 0xcf, 0x4b, 0x47, 0x71, 0xbf, 0x14, 0x93, 0x58, 0xde, 0x2c,
+	0x62, 0xa1, 0x71, 0x70, 0x13, 0x83, 0xc5, 0xfc, 0x12, 0x76, 0x02, 0x03, 0xcd, 0xfc, 0xd5, 0x00,
+	0x2b, 0xe3, 0x75, 0xf0, 0x2f, 0x67, 0xd1, 0xab, 0xa0, 0x42, 0x03, 0x97, 0xdc, 0x8f, 0x57, 0x9e,
+	0xec, 0xab, 0xa3, 0x84, 0x28, 0xba, 0x53, 0x45, 0x85, 0x3d, 0x8f, 0xdd, 0x3b, 0xb1, 0xa2, 0xba,
+	0x1e, 0x79, 0x47, 0x09, 0x8c, 0xf9, 0x93, 0x01, 0xaa, 0x71, 0xcf, 0x17, 0x56, 0x2e, 0xe3, 0x9f,
+	0xac, 0x5c, 0x70, 0x33, 0xb7, 0xce, 0xfd, 0x59, 0x05, 0xf6, 0x25, 0xf5, 0xac, 0xe8, 0xb7, 0x23,
+	0xab, 0x1d, 0xc8, 0x2d, 0xbe, 0x2d, 0x39, 0x0d, 0xba, 0xf6, 0xc2, 0xd8, 0xf2, 0xf7, 0x1a, 0xa8,
+	0x92, 0x40, 0xef, 0x92, 0x3a, 0x0f, 0x15, 0xbb, 0xae, 0xc8, 0xdf, 0x88, 0x44, 0x28, 0xb9, 0x33,
+	0x1f, 0x1a, 0x60, 0xb1, 0xf0, 0x44, 0xaf, 0x83, 0x6a, 0x88, 0x9d, 0x1e, 0x91, 0x42, 0x07, 0x50,
+	0xce, 0x02, 0xef, 0x44, 0x62, 0x94, 0xdc, 0xab, 0xf7, 0xd8, 0x3d, 0x90, 0xba, 0x96, 0x95, 0x62,
+	0xfa, 0x1e, 0xb6, 0x12, 0xa2, 0xe8, 0x0e, 0xbe, 0xa1, 0x46, 0xad, 0x10, 0x94, 0x05, 0x42, 0x13,
+	0x29, 0xe7, 0x07, 0x65, 0x24, 0x47, 0xa9, 0x86, 0xfd, 0xd9, 0xa3, 0xc3, 0xc6, 0xdc, 0xe3, 0xc3,
+	0xc6, 0xdc, 0x93, 0xc3, 0xc6, 0xdc, 0x57, 0xa3, 0x86, 0xf1, 0x68, 0xd4, 0x30, 0x1e, 0x8f, 0x1a,
+	0xc6, 0x93, 0x51, 0xc3, 0x78, 0x3a, 0x6a, 0x18, 0xdf, 0x3d, 0x6b, 0xcc, 0x7d, 0x72, 0x75, 0xca,
+	0x1f, 0x2a, 0xff, 0x08, 0x00, 0x00, 0xff, 0xff, 0xcc, 0xb1, 0x96, 0x6c, 0xe2, 0x14, 0x00, 0x00,
 }
 
 func (m *AddressGroup) Marshal() (dAtA []byte, err error) {
@@ -1145,6 +1307,44 @@ func (m *NetworkPolicyPeer) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	return len(dAtA) - i, nil
 }
 
+func (m *NetworkPolicyReference) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *NetworkPolicyReference) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *NetworkPolicyReference) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	i -= len(m.UID)
+	copy(dAtA[i:], m.UID)
+	i = encodeVarintGenerated(dAtA, i, uint64(len(m.UID)))
+	i--
+	dAtA[i] = 0x1a
+	i -= len(m.Name)
+	copy(dAtA[i:], m.Name)
+	i = encodeVarintGenerated(dAtA, i, uint64(len(m.Name)))
+	i--
+	dAtA[i] = 0x12
+	i -= len(m.Namespace)
+	copy(dAtA[i:], m.Namespace)
+	i = encodeVarintGenerated(dAtA, i, uint64(len(m.Namespace)))
+	i--
+	dAtA[i] = 0xa
+	return len(dAtA) - i, nil
+}
+
 func (m *NetworkPolicyRule) Marshal() (dAtA []byte, err error) {
 	size := m.Size()
 	dAtA = make([]byte, size)
@@ -1207,6 +1407,110 @@ func (m *NetworkPolicyRule) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	return len(dAtA) - i, nil
 }
 
+func (m *NetworkPolicyStats) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *NetworkPolicyStats) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *NetworkPolicyStats) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	{
+		size, err := m.Dropped.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintGenerated(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0x1a
+	if len(m.Rules) > 0 {
+		for iNdEx := len(m.Rules) - 1; iNdEx >= 0; iNdEx-- {
+			{
+				size, err := m.Rules[iNdEx].MarshalToSizedBuffer(dAtA[:i])
+				if err != nil {
+					return 0, err
+				}
+				i -= size
+				i = encodeVarintGenerated(dAtA, i, uint64(size))
+			}
+			i--
+			dAtA[i] = 0x12
+		}
+	}
+	{
+		size, err := m.NetworkPolicy.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintGenerated(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0xa
+	return len(dAtA) - i, nil
+}
+
+func (m *NodeStatsSummary) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *NodeStatsSummary) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *NodeStatsSummary) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	if len(m.NetworkPolicies) > 0 {
+		for iNdEx := len(m.NetworkPolicies) - 1; iNdEx >= 0; iNdEx-- {
+			{
+				size, err := m.NetworkPolicies[iNdEx].MarshalToSizedBuffer(dAtA[:i])
+				if err != nil {
+					return 0, err
+				}
+				i -= size
+				i = encodeVarintGenerated(dAtA, i, uint64(size))
+			}
+			i--
+			dAtA[i] = 0x12
+		}
+	}
+	{
+		size, err := m.ObjectMeta.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintGenerated(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0xa
+	return len(dAtA) - i, nil
+}
+
 func (m *PodReference) Marshal() (dAtA []byte, err error) {
 	size := m.Size()
 	dAtA = make([]byte, size)
@@ -1235,6 +1539,47 @@ func (m *PodReference) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	i -= len(m.Namespace)
 	copy(dAtA[i:], m.Namespace)
 	i = encodeVarintGenerated(dAtA, i, uint64(len(m.Namespace)))
+	i--
+	dAtA[i] = 0xa
+	return len(dAtA) - i, nil
+}
+
+func (m *RuleTrafficStats) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *RuleTrafficStats) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *RuleTrafficStats) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	{
+		size, err := m.Allowed.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintGenerated(dAtA, i, uint64(size))
+	}
+	i--
+	dAtA[i] = 0x1a
+	i = encodeVarintGenerated(dAtA, i, uint64(m.Index))
+	i--
+	dAtA[i] = 0x10
+	i -= len(m.Direction)
+	copy(dAtA[i:], m.Direction)
+	i = encodeVarintGenerated(dAtA, i, uint64(len(m.Direction)))
 	i--
 	dAtA[i] = 0xa
 	return len(dAtA) - i, nil
@@ -1282,6 +1627,38 @@ func (m *Service) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	i = encodeVarintGenerated(dAtA, i, uint64(len(m.Protocol)))
 	i--
 	dAtA[i] = 0xa
+	return len(dAtA) - i, nil
+}
+
+func (m *TrafficStats) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *TrafficStats) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *TrafficStats) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	i = encodeVarintGenerated(dAtA, i, uint64(m.Sessions))
+	i--
+	dAtA[i] = 0x18
+	i = encodeVarintGenerated(dAtA, i, uint64(m.Bytes))
+	i--
+	dAtA[i] = 0x10
+	i = encodeVarintGenerated(dAtA, i, uint64(m.Packets))
+	i--
+	dAtA[i] = 0x8
 	return len(dAtA) - i, nil
 }
 
@@ -1533,6 +1910,21 @@ func (m *NetworkPolicyPeer) Size() (n int) {
 	return n
 }
 
+func (m *NetworkPolicyReference) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	l = len(m.Namespace)
+	n += 1 + l + sovGenerated(uint64(l))
+	l = len(m.Name)
+	n += 1 + l + sovGenerated(uint64(l))
+	l = len(m.UID)
+	n += 1 + l + sovGenerated(uint64(l))
+	return n
+}
+
 func (m *NetworkPolicyRule) Size() (n int) {
 	if m == nil {
 		return 0
@@ -1554,6 +1946,42 @@ func (m *NetworkPolicyRule) Size() (n int) {
 	return n
 }
 
+func (m *NetworkPolicyStats) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	l = m.NetworkPolicy.Size()
+	n += 1 + l + sovGenerated(uint64(l))
+	if len(m.Rules) > 0 {
+		for _, e := range m.Rules {
+			l = e.Size()
+			n += 1 + l + sovGenerated(uint64(l))
+		}
+	}
+	l = m.Dropped.Size()
+	n += 1 + l + sovGenerated(uint64(l))
+	return n
+}
+
+func (m *NodeStatsSummary) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	l = m.ObjectMeta.Size()
+	n += 1 + l + sovGenerated(uint64(l))
+	if len(m.NetworkPolicies) > 0 {
+		for _, e := range m.NetworkPolicies {
+			l = e.Size()
+			n += 1 + l + sovGenerated(uint64(l))
+		}
+	}
+	return n
+}
+
 func (m *PodReference) Size() (n int) {
 	if m == nil {
 		return 0
@@ -1563,6 +1991,20 @@ func (m *PodReference) Size() (n int) {
 	l = len(m.Namespace)
 	n += 1 + l + sovGenerated(uint64(l))
 	l = len(m.Name)
+	n += 1 + l + sovGenerated(uint64(l))
+	return n
+}
+
+func (m *RuleTrafficStats) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	l = len(m.Direction)
+	n += 1 + l + sovGenerated(uint64(l))
+	n += 1 + sovGenerated(uint64(m.Index))
+	l = m.Allowed.Size()
 	n += 1 + l + sovGenerated(uint64(l))
 	return n
 }
@@ -1582,6 +2024,18 @@ func (m *Service) Size() (n int) {
 	if m.EndPort != nil {
 		n += 1 + sovGenerated(uint64(*m.EndPort))
 	}
+	return n
+}
+
+func (m *TrafficStats) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	n += 1 + sovGenerated(uint64(m.Packets))
+	n += 1 + sovGenerated(uint64(m.Bytes))
+	n += 1 + sovGenerated(uint64(m.Sessions))
 	return n
 }
 
@@ -1790,6 +2244,18 @@ func (this *NetworkPolicyPeer) String() string {
 	}, "")
 	return s
 }
+func (this *NetworkPolicyReference) String() string {
+	if this == nil {
+		return "nil"
+	}
+	s := strings.Join([]string{`&NetworkPolicyReference{`,
+		`Namespace:` + fmt.Sprintf("%v", this.Namespace) + `,`,
+		`Name:` + fmt.Sprintf("%v", this.Name) + `,`,
+		`UID:` + fmt.Sprintf("%v", this.UID) + `,`,
+		`}`,
+	}, "")
+	return s
+}
 func (this *NetworkPolicyRule) String() string {
 	if this == nil {
 		return "nil"
@@ -1808,6 +2274,39 @@ func (this *NetworkPolicyRule) String() string {
 	}, "")
 	return s
 }
+func (this *NetworkPolicyStats) String() string {
+	if this == nil {
+		return "nil"
+	}
+	repeatedStringForRules := "[]RuleTrafficStats{"
+	for _, f := range this.Rules {
+		repeatedStringForRules += strings.Replace(strings.Replace(f.String(), "RuleTrafficStats", "RuleTrafficStats", 1), `&`, ``, 1) + ","
+	}
+	repeatedStringForRules += "}"
+	s := strings.Join([]string{`&NetworkPolicyStats{`,
+		`NetworkPolicy:` + strings.Replace(strings.Replace(this.NetworkPolicy.String(), "NetworkPolicyReference", "NetworkPolicyReference", 1), `&`, ``, 1) + `,`,
+		`Rules:` + repeatedStringForRules + `,`,
+		`Dropped:` + strings.Replace(strings.Replace(this.Dropped.String(), "TrafficStats", "TrafficStats", 1), `&`, ``, 1) + `,`,
+		`}`,
+	}, "")
+	return s
+}
+func (this *NodeStatsSummary) String() string {
+	if this == nil {
+		return "nil"
+	}
+	repeatedStringForNetworkPolicies := "[]NetworkPolicyStats{"
+	for _, f := range this.NetworkPolicies {
+		repeatedStringForNetworkPolicies += strings.Replace(strings.Replace(f.String(), "NetworkPolicyStats", "NetworkPolicyStats", 1), `&`, ``, 1) + ","
+	}
+	repeatedStringForNetworkPolicies += "}"
+	s := strings.Join([]string{`&NodeStatsSummary{`,
+		`ObjectMeta:` + strings.Replace(strings.Replace(fmt.Sprintf("%v", this.ObjectMeta), "ObjectMeta", "v1.ObjectMeta", 1), `&`, ``, 1) + `,`,
+		`NetworkPolicies:` + repeatedStringForNetworkPolicies + `,`,
+		`}`,
+	}, "")
+	return s
+}
 func (this *PodReference) String() string {
 	if this == nil {
 		return "nil"
@@ -1815,6 +2314,18 @@ func (this *PodReference) String() string {
 	s := strings.Join([]string{`&PodReference{`,
 		`Namespace:` + fmt.Sprintf("%v", this.Namespace) + `,`,
 		`Name:` + fmt.Sprintf("%v", this.Name) + `,`,
+		`}`,
+	}, "")
+	return s
+}
+func (this *RuleTrafficStats) String() string {
+	if this == nil {
+		return "nil"
+	}
+	s := strings.Join([]string{`&RuleTrafficStats{`,
+		`Direction:` + fmt.Sprintf("%v", this.Direction) + `,`,
+		`Index:` + fmt.Sprintf("%v", this.Index) + `,`,
+		`Allowed:` + strings.Replace(strings.Replace(this.Allowed.String(), "TrafficStats", "TrafficStats", 1), `&`, ``, 1) + `,`,
 		`}`,
 	}, "")
 	return s
@@ -1827,6 +2338,18 @@ func (this *Service) String() string {
 		`Protocol:` + fmt.Sprintf("%v", this.Protocol) + `,`,
 		`Port:` + strings.Replace(fmt.Sprintf("%v", this.Port), "IntOrString", "intstr.IntOrString", 1) + `,`,
 		`EndPort:` + valueToStringGenerated(this.EndPort) + `,`,
+		`}`,
+	}, "")
+	return s
+}
+func (this *TrafficStats) String() string {
+	if this == nil {
+		return "nil"
+	}
+	s := strings.Join([]string{`&TrafficStats{`,
+		`Packets:` + fmt.Sprintf("%v", this.Packets) + `,`,
+		`Bytes:` + fmt.Sprintf("%v", this.Bytes) + `,`,
+		`Sessions:` + fmt.Sprintf("%v", this.Sessions) + `,`,
 		`}`,
 	}, "")
 	return s
@@ -3451,6 +3974,152 @@ func (m *NetworkPolicyPeer) Unmarshal(dAtA []byte) error {
 	}
 	return nil
 }
+func (m *NetworkPolicyReference) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowGenerated
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: NetworkPolicyReference: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: NetworkPolicyReference: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		case 1:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Namespace", wireType)
+			}
+			var stringLen uint64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowGenerated
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				stringLen |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			intStringLen := int(stringLen)
+			if intStringLen < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			postIndex := iNdEx + intStringLen
+			if postIndex < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.Namespace = string(dAtA[iNdEx:postIndex])
+			iNdEx = postIndex
+		case 2:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Name", wireType)
+			}
+			var stringLen uint64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowGenerated
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				stringLen |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			intStringLen := int(stringLen)
+			if intStringLen < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			postIndex := iNdEx + intStringLen
+			if postIndex < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.Name = string(dAtA[iNdEx:postIndex])
+			iNdEx = postIndex
+		case 3:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field UID", wireType)
+			}
+			var stringLen uint64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowGenerated
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				stringLen |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			intStringLen := int(stringLen)
+			if intStringLen < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			postIndex := iNdEx + intStringLen
+			if postIndex < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.UID = k8s_io_apimachinery_pkg_types.UID(dAtA[iNdEx:postIndex])
+			iNdEx = postIndex
+		default:
+			iNdEx = preIndex
+			skippy, err := skipGenerated(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
 func (m *NetworkPolicyRule) Unmarshal(dAtA []byte) error {
 	l := len(dAtA)
 	iNdEx := 0
@@ -3633,6 +4302,273 @@ func (m *NetworkPolicyRule) Unmarshal(dAtA []byte) error {
 	}
 	return nil
 }
+func (m *NetworkPolicyStats) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowGenerated
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: NetworkPolicyStats: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: NetworkPolicyStats: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		case 1:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field NetworkPolicy", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowGenerated
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.NetworkPolicy.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		case 2:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Rules", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowGenerated
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.Rules = append(m.Rules, RuleTrafficStats{})
+			if err := m.Rules[len(m.Rules)-1].Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		case 3:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Dropped", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowGenerated
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Dropped.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		default:
+			iNdEx = preIndex
+			skippy, err := skipGenerated(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *NodeStatsSummary) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowGenerated
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: NodeStatsSummary: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: NodeStatsSummary: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		case 1:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field ObjectMeta", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowGenerated
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.ObjectMeta.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		case 2:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field NetworkPolicies", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowGenerated
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.NetworkPolicies = append(m.NetworkPolicies, NetworkPolicyStats{})
+			if err := m.NetworkPolicies[len(m.NetworkPolicies)-1].Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		default:
+			iNdEx = preIndex
+			skippy, err := skipGenerated(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
 func (m *PodReference) Unmarshal(dAtA []byte) error {
 	l := len(dAtA)
 	iNdEx := 0
@@ -3725,6 +4661,140 @@ func (m *PodReference) Unmarshal(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			m.Name = string(dAtA[iNdEx:postIndex])
+			iNdEx = postIndex
+		default:
+			iNdEx = preIndex
+			skippy, err := skipGenerated(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *RuleTrafficStats) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowGenerated
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: RuleTrafficStats: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: RuleTrafficStats: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		case 1:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Direction", wireType)
+			}
+			var stringLen uint64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowGenerated
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				stringLen |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			intStringLen := int(stringLen)
+			if intStringLen < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			postIndex := iNdEx + intStringLen
+			if postIndex < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.Direction = Direction(dAtA[iNdEx:postIndex])
+			iNdEx = postIndex
+		case 2:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Index", wireType)
+			}
+			m.Index = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowGenerated
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.Index |= int32(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 3:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Allowed", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowGenerated
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.Allowed.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
@@ -3864,6 +4934,113 @@ func (m *Service) Unmarshal(dAtA []byte) error {
 				}
 			}
 			m.EndPort = &v
+		default:
+			iNdEx = preIndex
+			skippy, err := skipGenerated(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *TrafficStats) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowGenerated
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: TrafficStats: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: TrafficStats: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		case 1:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Packets", wireType)
+			}
+			m.Packets = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowGenerated
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.Packets |= int64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 2:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Bytes", wireType)
+			}
+			m.Bytes = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowGenerated
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.Bytes |= int64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 3:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Sessions", wireType)
+			}
+			m.Sessions = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowGenerated
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.Sessions |= int64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
 		default:
 			iNdEx = preIndex
 			skippy, err := skipGenerated(dAtA[iNdEx:])

@@ -33,6 +33,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&AppliedToGroup{}, &AppliedToGroupPatch{}, &AppliedToGroupList{},
 		&AddressGroup{}, &AddressGroupPatch{}, &AddressGroupList{},
 		&NetworkPolicy{}, &NetworkPolicyList{},
+		&NodeStatsSummary{},
 	)
 	metav1.AddToGroupVersion(scheme, SchemeGroupVersion)
 	for _, kind := range []string{"AppliedToGroup", "AddressGroup", "NetworkPolicy"} {

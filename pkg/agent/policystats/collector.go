@@ -1,0 +1,237 @@
+// Package policystats counts, on a node, the traffic each NetworkPolicy
+// rule allowed and each policy's isolation dropped, from the counters of
+// the policy flows the agent installed, and reports the counts of each
+// interval to the controller as a NodeStatsSummary.
+//
+// What is counted:
+//   - a rule's allowed sessions: the packets that hit its allow flows (the
+//     conj_id flow, or the single-clause allow flows). Only the first
+//     packet of a connection reaches them (later ones bypass policy as
+//     established), so each is a connection the rule let through;
+//   - a policy's dropped traffic: the packets and bytes that hit the
+//     isolation drop flows of the pods it applies to, in the directions it
+//     isolates. Those are packets of new connections only, each counted as
+//     a session: a client that retries counts each try. A pod isolated by
+//     several policies counts its drops in each.
+package policystats
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ovs-cni/antrea/pkg/agent/networkpolicy"
+	agentof "github.com/ovs-cni/antrea/pkg/agent/openflow"
+	"github.com/ovs-cni/antrea/pkg/apis/controlplane"
+	cpv1beta1 "github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1"
+	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
+)
+
+// FlowDumper reads the switch's flows with their counters.
+type FlowDumper interface {
+	DumpFlows(ctx context.Context, table int) ([]of.FlowStats, error)
+}
+
+// OwnedFlows returns the flows the agent installed, by owner, for the
+// owners keep accepts (FlowSyncer.OwnedFlows).
+type OwnedFlows func(keep func(owner string) bool) map[string][]of.Flow
+
+// Realized returns the policies and AppliedToGroups last realized on the
+// node.
+type Realized func() ([]*controlplane.NetworkPolicy, map[string]*controlplane.AppliedToGroup)
+
+// countedTables are the tables of the allow and isolation flows.
+var countedTables = []agentof.Table{
+	agentof.EgressRuleTable, agentof.EgressDefaultTable, agentof.IngressRuleTable, agentof.IngressDefaultTable,
+}
+
+type counters struct{ packets, bytes uint64 }
+
+// deltaKey is where counts go: a flow owner, in a table (an isolation
+// owner has a drop flow in each direction's table).
+type deltaKey struct {
+	owner string
+	table uint8
+}
+
+// Collector turns flow counters into per-interval counts. Not safe for
+// concurrent use.
+type Collector struct {
+	dumper   FlowDumper
+	owned    OwnedFlows
+	realized Realized
+	// last holds each counted flow's counters at the previous collection.
+	last map[string]counters
+}
+
+// NewCollector returns a Collector; its first Collect counts from zero
+// what the flows counted so far.
+func NewCollector(dumper FlowDumper, owned OwnedFlows, realized Realized) *Collector {
+	return &Collector{dumper: dumper, owned: owned, realized: realized, last: map[string]counters{}}
+}
+
+// Collect returns what the flows counted since the previous Collect, as
+// a summary for node (nil when nothing was counted).
+func (c *Collector) Collect(ctx context.Context, node string) (*cpv1beta1.NodeStatsSummary, error) {
+	owned := c.owned(networkpolicy.IsRuleOrIsolationOwner)
+	ownerOf := make(map[string]string)
+	for owner, flows := range owned {
+		_, isolation := networkpolicy.ParseIsolationOwner(owner)
+		for _, f := range flows {
+			if isolation && len(f.Actions) > 0 {
+				continue // only the drop flows of an isolation owner
+			}
+			ownerOf[f.Key()] = owner
+		}
+	}
+	seen := make(map[string]counters, len(ownerOf))
+	deltas := map[deltaKey]counters{}
+	for _, t := range countedTables {
+		stats, err := c.dumper.DumpFlows(ctx, int(t.ID))
+		if err != nil {
+			return nil, fmt.Errorf("reading the counters of table %s: %w", t.Name, err)
+		}
+		for _, fs := range stats {
+			key := fs.Flow.Key()
+			owner, ok := ownerOf[key]
+			if !ok {
+				continue
+			}
+			cur := counters{fs.PacketCount, fs.ByteCount}
+			seen[key] = cur
+			d := cur
+			if prev, ok := c.last[key]; ok && cur.packets >= prev.packets && cur.bytes >= prev.bytes {
+				d = counters{cur.packets - prev.packets, cur.bytes - prev.bytes}
+			}
+			if d.packets == 0 {
+				continue
+			}
+			k := deltaKey{owner: owner, table: t.ID}
+			acc := deltas[k]
+			deltas[k] = counters{acc.packets + d.packets, acc.bytes + d.bytes}
+		}
+	}
+	c.last = seen
+	if len(deltas) == 0 {
+		return nil, nil
+	}
+	policies, appliedTo := c.realized()
+	return summarize(node, deltas, policies, appliedTo), nil
+}
+
+// summarize attributes the deltas to policies and rules.
+func summarize(node string, deltas map[deltaKey]counters, policies []*controlplane.NetworkPolicy, appliedTo map[string]*controlplane.AppliedToGroup) *cpv1beta1.NodeStatsSummary {
+	byUID := make(map[types.UID]*controlplane.NetworkPolicy, len(policies))
+	for _, p := range policies {
+		byUID[p.UID] = p
+	}
+	out := map[types.UID]*cpv1beta1.NetworkPolicyStats{}
+	entry := func(p *controlplane.NetworkPolicy) *cpv1beta1.NetworkPolicyStats {
+		e := out[p.UID]
+		if e == nil {
+			e = &cpv1beta1.NetworkPolicyStats{NetworkPolicy: cpv1beta1.NetworkPolicyReference{Namespace: p.Namespace, Name: p.Name, UID: p.UID}}
+			out[p.UID] = e
+		}
+		return e
+	}
+	isolatedBy := map[controlplane.Direction]map[netip.Addr][]*controlplane.NetworkPolicy{}
+	for k, d := range deltas {
+		if uid, _, i, ok := networkpolicy.ParseRuleOwner(k.owner); ok {
+			p := byUID[uid]
+			if p == nil || i >= len(p.Rules) {
+				continue // realized since by another state; its counts are lost
+			}
+			dir, index := directionIndex(p, i)
+			e := entry(p)
+			e.Rules = addRule(e.Rules, dir, index, cpv1beta1.TrafficStats{Sessions: int64(d.packets)})
+			continue
+		}
+		ip, ok := networkpolicy.ParseIsolationOwner(k.owner)
+		if !ok {
+			continue
+		}
+		dir := controlplane.DirectionOut
+		if k.table == agentof.IngressDefaultTable.ID {
+			dir = controlplane.DirectionIn
+		}
+		if isolatedBy[dir] == nil {
+			isolatedBy[dir] = isolating(policies, appliedTo, dir)
+		}
+		for _, p := range isolatedBy[dir][ip] {
+			e := entry(p)
+			e.Dropped.Packets += int64(d.packets)
+			e.Dropped.Bytes += int64(d.bytes)
+			e.Dropped.Sessions += int64(d.packets)
+		}
+	}
+	s := &cpv1beta1.NodeStatsSummary{}
+	s.Name = node
+	for _, e := range out {
+		slices.SortFunc(e.Rules, func(a, b cpv1beta1.RuleTrafficStats) int {
+			return cmp.Or(cmp.Compare(a.Direction, b.Direction), cmp.Compare(a.Index, b.Index))
+		})
+		s.NetworkPolicies = append(s.NetworkPolicies, *e)
+	}
+	slices.SortFunc(s.NetworkPolicies, func(a, b cpv1beta1.NetworkPolicyStats) int {
+		return cmp.Or(cmp.Compare(a.NetworkPolicy.Namespace, b.NetworkPolicy.Namespace), cmp.Compare(a.NetworkPolicy.Name, b.NetworkPolicy.Name))
+	})
+	return s
+}
+
+// directionIndex returns the direction of the i-th rule of p and its
+// index among the rules of that direction (its index in the Kubernetes
+// policy's ingress or egress list).
+func directionIndex(p *controlplane.NetworkPolicy, i int) (cpv1beta1.Direction, int32) {
+	dir := p.Rules[i].Direction
+	var n int32
+	for j := range i {
+		if p.Rules[j].Direction == dir {
+			n++
+		}
+	}
+	return cpv1beta1.Direction(dir), n
+}
+
+func addRule(rules []cpv1beta1.RuleTrafficStats, dir cpv1beta1.Direction, index int32, s cpv1beta1.TrafficStats) []cpv1beta1.RuleTrafficStats {
+	for i := range rules {
+		if rules[i].Direction == dir && rules[i].Index == index {
+			rules[i].Allowed.Packets += s.Packets
+			rules[i].Allowed.Bytes += s.Bytes
+			rules[i].Allowed.Sessions += s.Sessions
+			return rules
+		}
+	}
+	return append(rules, cpv1beta1.RuleTrafficStats{Direction: dir, Index: index, Allowed: s})
+}
+
+// isolating returns, by pod IP, the policies that isolate the pod in dir.
+func isolating(policies []*controlplane.NetworkPolicy, appliedTo map[string]*controlplane.AppliedToGroup, dir controlplane.Direction) map[netip.Addr][]*controlplane.NetworkPolicy {
+	out := map[netip.Addr][]*controlplane.NetworkPolicy{}
+	for _, p := range policies {
+		isolates := false
+		for _, t := range p.PolicyTypes {
+			isolates = isolates || t == dir
+		}
+		if !isolates {
+			continue
+		}
+		for _, g := range p.AppliedToGroups {
+			atg := appliedTo[g]
+			if atg == nil {
+				continue
+			}
+			for _, m := range atg.Members {
+				for _, s := range m.IPs {
+					if ip, err := netip.ParseAddr(s); err == nil {
+						out[ip] = append(out[ip], p)
+					}
+				}
+			}
+		}
+	}
+	return out
+}
