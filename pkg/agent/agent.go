@@ -359,6 +359,7 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 			Sender:    policystats.RESTSender{Client: policyClient},
 			Node:      cfg.NodeName,
 			Interval:  interval,
+			Metrics:   policystats.NewMetrics(registry),
 		}
 		go reporter.Run(ctx)
 	}

@@ -87,6 +87,12 @@ func TestNetworkPolicyStats(t *testing.T) {
 	assert.LessOrEqual(t, st.Dropped.Sessions, int64(2*denied))
 	assert.LessOrEqual(t, st.Allowed.Sessions, int64(allowed+1), "one session per connection")
 
+	// The node that enforces the policy counts the same in its metrics.
+	m := agentMetrics(t, l, "node-1")
+	labels := map[string]string{"namespace": ns, "policy": policy.Name}
+	assert.GreaterOrEqual(t, counterValue(m, "antrea_agent_networkpolicy_denied_connections_total", labels), float64(denied))
+	assert.GreaterOrEqual(t, counterValue(m, "antrea_agent_networkpolicy_allowed_connections_total", labels), float64(allowed))
+
 	// antctl shows the same, from the controller.
 	out = l.mustRun(t, "antctl", "--", "get", "networkpolicystats", "-n", ns)
 	assert.Regexp(t, `(?m)^`+ns+`\s+server-allow-client\s+\d+`, out)

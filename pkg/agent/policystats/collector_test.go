@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -164,7 +166,8 @@ func TestReporterKeepsCountsItCouldNotSend(t *testing.T) {
 	s := testState()
 	sw := &fakeSwitch{flows: networkpolicy.Compile(s), counters: map[string][2]uint64{}}
 	sender := &recordingSender{fail: 1}
-	r := &Reporter{Node: "n1", Sender: sender, Collector: NewCollector(sw, sw.owned,
+	reg := prometheus.NewRegistry()
+	r := &Reporter{Node: "n1", Sender: sender, Metrics: NewMetrics(reg), Collector: NewCollector(sw, sw.owned,
 		func() ([]*controlplane.NetworkPolicy, map[string]*controlplane.AppliedToGroup) {
 			return s.Policies, s.AppliedToGroups
 		})}
@@ -180,6 +183,19 @@ func TestReporterKeepsCountsItCouldNotSend(t *testing.T) {
 
 	require.NoError(t, r.Report(ctx))
 	assert.Len(t, sender.sent, 1, "nothing new, nothing sent")
+
+	// The metrics count every collection, sent or not.
+	isolation := networkpolicy.IsolationOwner(netip.MustParseAddr("10.10.0.5"))
+	sw.count(t, isolation, 100, 2, 148)
+	require.NoError(t, r.Report(ctx))
+	assert.Equal(t, 5.0, testutil.ToFloat64(r.Metrics.allowed.WithLabelValues("x", "web")))
+	assert.Equal(t, 2.0, testutil.ToFloat64(r.Metrics.denied.WithLabelValues("x", "web")))
+	// A policy that is gone loses its series.
+	s.Policies = nil
+	require.NoError(t, r.Report(ctx))
+	n, err := testutil.GatherAndCount(reg, "antrea_agent_networkpolicy_denied_connections_total")
+	require.NoError(t, err)
+	assert.Zero(t, n)
 }
 
 func intstrPort(p int) intstr.IntOrString { return intstr.FromInt(p) }

@@ -39,6 +39,8 @@ type Reporter struct {
 	Sender    Sender
 	Node      string
 	Interval  time.Duration
+	// Metrics, when set, counts each collection.
+	Metrics *Metrics
 
 	pending *cpv1beta1.NodeStatsSummary
 }
@@ -64,6 +66,14 @@ func (r *Reporter) Report(ctx context.Context) error {
 	s, err := r.Collector.Collect(ctx, r.Node)
 	if err != nil {
 		return err
+	}
+	if r.Metrics != nil {
+		policies, _ := r.Collector.realized()
+		live := make(map[[2]string]bool, len(policies))
+		for _, p := range policies {
+			live[[2]string{p.Namespace, p.Name}] = true
+		}
+		r.Metrics.observe(s, live)
 	}
 	r.pending = merge(r.pending, s)
 	if r.pending == nil {
