@@ -65,7 +65,36 @@ type Compiler struct {
 	// lastClauses is how many clause flows the last compile had, to size
 	// the next one's maps.
 	lastClauses int
+	// lastRules are the rules of the last compile, by conjunction id.
+	lastRules map[uint32]Rule
 }
+
+// Rule identifies the NetworkPolicy rule behind a conjunction id: the
+// id that the rule's allow flows load into agentof.EgressRuleReg or
+// IngressRuleReg, and that the commit of a connection it allowed records
+// in the connection's ct_label.
+type Rule struct {
+	PolicyUID       types.UID
+	PolicyNamespace string
+	PolicyName      string
+	Direction       controlplane.Direction
+	// Index is the rule's position among the policy's rules of its
+	// direction (spec.ingress[Index] or spec.egress[Index]).
+	Index int
+}
+
+// Name is how records name the rule: "ingress-<Index>" or
+// "egress-<Index>" (Kubernetes NetworkPolicy rules have no names).
+func (r Rule) Name() string {
+	if r.Direction == controlplane.DirectionOut {
+		return fmt.Sprintf("egress-%d", r.Index)
+	}
+	return fmt.Sprintf("ingress-%d", r.Index)
+}
+
+// Rules returns the rules of the last compile by conjunction id. The map
+// is not modified afterwards.
+func (c *Compiler) Rules() map[uint32]Rule { return c.lastRules }
 
 // NewCompiler returns a compiler whose first conjunction id is 1.
 func NewCompiler() *Compiler { return NewCompilerFrom(1) }
@@ -97,7 +126,8 @@ func (c *Compiler) Compile(s *State) map[string][]of.Flow {
 // as the FlowSyncer's SyncAllKeyed takes them.
 func (c *Compiler) CompileKeyed(s *State) map[string]map[string]of.Flow {
 	c.ids.Begin()
-	b := &builder{c: c, s: s, owners: map[string]map[string]of.Flow{}, clauses: make(map[string]*clauseFlow, c.lastClauses)}
+	b := &builder{c: c, s: s, owners: map[string]map[string]of.Flow{}, clauses: make(map[string]*clauseFlow, c.lastClauses),
+		rules: make(map[uint32]Rule, len(c.lastRules)), singles: map[string]*singleFlow{}}
 	b.base()
 	policies := append([]*controlplane.NetworkPolicy(nil), s.Policies...)
 	sort.Slice(policies, func(i, j int) bool { return policies[i].UID < policies[j].UID })
@@ -132,6 +162,8 @@ type builder struct {
 	s       *State
 	owners  map[string]map[string]of.Flow // owner -> key -> flow
 	clauses map[string]*clauseFlow        // key -> flow
+	rules   map[uint32]Rule               // conjunction id -> rule
+	singles map[string]*singleFlow        // key -> allow flow of single-clause rules
 }
 
 func ipMatch() of.MatchField { return of.MatchEthType(of.EthTypeIPv4) }
@@ -182,12 +214,15 @@ func (b *builder) policy(p *controlplane.NetworkPolicy) {
 		return
 	}
 	ingress, egress := policyTypes(p)
+	perDirection := map[controlplane.Direction]int{}
 	for i, r := range p.Rules {
+		ref := Rule{PolicyUID: p.UID, PolicyNamespace: p.Namespace, PolicyName: p.Name, Direction: r.Direction, Index: perDirection[r.Direction]}
+		perDirection[r.Direction]++
 		switch {
 		case r.Direction == controlplane.DirectionIn && ingress:
-			b.ingressRule(p.UID, i, r, pods)
+			b.ingressRule(ref, i, r, pods)
 		case r.Direction == controlplane.DirectionOut && egress:
-			b.egressRule(p.UID, i, r, pods)
+			b.egressRule(ref, i, r, pods)
 		}
 	}
 	for _, pod := range pods {
@@ -285,7 +320,7 @@ func portClause(ms []l4Match) clause {
 // ingressRule: sources (unless any), destination pods by reg1, ports
 // (unless none), in table 90; one conjunction per way the pods resolve the
 // rule's named ports.
-func (b *builder) ingressRule(uid types.UID, idx int, r controlplane.NetworkPolicyRule, pods []localPod) {
+func (b *builder) ingressRule(ref Rule, idx int, r controlplane.NetworkPolicyRule, pods []localPod) {
 	var sources clause
 	anySource := peerIsAny(r.From)
 	if !anySource {
@@ -318,14 +353,14 @@ func (b *builder) ingressRule(uid types.UID, idx int, r controlplane.NetworkPoli
 		if len(r.Services) > 0 {
 			clauses = append(clauses, portClause(g.ports))
 		}
-		b.conjunction(uid, "in", idx, sig, agentof.IngressRuleTable, clauses, resubmit(agentof.ConntrackCommitTable))
+		b.conjunction(ref, "in", idx, sig, agentof.IngressRuleTable, clauses, resubmit(agentof.ConntrackCommitTable))
 	}
 }
 
 // egressRule: source pods by IP, destinations (unless any), ports (unless
 // none), in table 50; one conjunction per way the destination pods
 // resolve the rule's named ports.
-func (b *builder) egressRule(uid types.UID, idx int, r controlplane.NetworkPolicyRule, pods []localPod) {
+func (b *builder) egressRule(ref Rule, idx int, r controlplane.NetworkPolicyRule, pods []localPod) {
 	podIPs := make([]netip.Prefix, len(pods))
 	for i, p := range pods {
 		podIPs[i] = netip.PrefixFrom(p.ip, 32)
@@ -373,27 +408,35 @@ func (b *builder) egressRule(uid types.UID, idx int, r controlplane.NetworkPolic
 		if len(r.Services) > 0 {
 			clauses = append(clauses, portClause(g.ports))
 		}
-		b.conjunction(uid, "out", idx, sig, agentof.EgressRuleTable, clauses, resubmit(agentof.L3ForwardingTable))
+		b.conjunction(ref, "out", idx, sig, agentof.EgressRuleTable, clauses, resubmit(agentof.L3ForwardingTable))
 	}
 }
 
 // conjunction adds the flows of one conjunction: nothing if a clause is
 // empty (the rule matches nothing), allow flows for a single clause, and
-// otherwise one clause flow per match plus the conj_id allow flow.
-func (b *builder) conjunction(uid types.UID, dir string, idx int, sig string, t agentof.Table, clauses []clause, allow []of.Action) {
+// otherwise one clause flow per match plus the conj_id allow flow. Every
+// allow flow first loads the conjunction's id into the direction's rule
+// register (a single-clause rule gets an id for that too).
+func (b *builder) conjunction(ref Rule, dir string, idx int, sig string, t agentof.Table, clauses []clause, allow []of.Action) {
 	for _, c := range clauses {
 		if len(c) == 0 {
 			return
 		}
 	}
-	owner := fmt.Sprintf("%s%s/%d", RuleOwnerPrefix(uid), dir, idx)
+	owner := fmt.Sprintf("%s%s/%d", RuleOwnerPrefix(ref.PolicyUID), dir, idx)
+	id := b.c.ids.Get(fmt.Sprintf("%s/%s/%d/%s", ref.PolicyUID, dir, idx, sig))
+	b.rules[id] = ref
+	reg := agentof.IngressRuleReg
+	if t.ID == agentof.EgressRuleTable.ID {
+		reg = agentof.EgressRuleReg
+	}
 	if len(clauses) == 1 {
 		for _, m := range clauses[0] {
-			b.add(owner, of.Flow{Table: t.ID, Priority: PriorityRuleAllow, Match: m, Actions: allow})
+			b.addSingle(owner, of.Flow{Table: t.ID, Priority: PriorityRuleAllow, Match: m, Actions: allow}, reg, id)
 		}
 		return
 	}
-	id := b.c.ids.Get(fmt.Sprintf("%s/%s/%d/%s", uid, dir, idx, sig))
+	allow = append([]of.Action{reg.Load(id)}, allow...)
 	for i, c := range clauses {
 		for _, m := range c {
 			b.addClause(t.ID, m, of.Conjunction{ID: id, Clause: uint8(i + 1), NClauses: uint8(len(clauses))})
@@ -403,8 +446,37 @@ func (b *builder) conjunction(uid types.UID, dir string, idx int, sig string, t 
 		Match: []of.MatchField{of.MatchConjID(id), ipMatch()}, Actions: allow})
 }
 
+// singleFlow is the allow flow of single-clause rules with one match:
+// the rules share it (its owners), and it loads the lowest of their ids,
+// so that every owner installs the same flow.
+type singleFlow struct {
+	flow   of.Flow
+	reg    agentof.RegField
+	id     uint32
+	owners []string
+}
+
+func (b *builder) addSingle(owner string, f of.Flow, reg agentof.RegField, id uint32) {
+	k := f.Key()
+	sf := b.singles[k]
+	if sf == nil {
+		sf = &singleFlow{flow: f, reg: reg, id: id}
+		b.singles[k] = sf
+	}
+	sf.id = min(sf.id, id)
+	sf.owners = append(sf.owners, owner)
+}
+
 func (b *builder) result() map[string]map[string]of.Flow {
 	b.c.lastClauses = len(b.clauses)
+	b.c.lastRules = b.rules
+	for k, sf := range b.singles {
+		f := sf.flow
+		f.Actions = append([]of.Action{sf.reg.Load(sf.id)}, f.Actions...)
+		for _, owner := range sf.owners {
+			b.addKeyed(owner, k, f)
+		}
+	}
 	perTable := map[uint8]int{}
 	for _, cf := range b.clauses {
 		perTable[cf.flow.Table]++

@@ -3,9 +3,11 @@ package networkpolicy
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -228,7 +230,7 @@ func TestSeedExampleShape(t *testing.T) {
 		"table=90,priority=100,dl_type=0x800,nw_src=10.10.1.7 actions=conjunction(1,1/3)",
 		"table=90,priority=100,reg1=0x3,dl_type=0x800 actions=conjunction(1,2/3)",
 		"table=90,priority=100,dl_type=0x800,nw_proto=6,tcp_dst=8080 actions=conjunction(1,3/3)",
-		"table=90,priority=90,conj_id=0x1,dl_type=0x800 actions=resubmit(,105)",
+		"table=90,priority=90,conj_id=0x1,dl_type=0x800 actions=load:0x1->NXM_NX_REG6[0..31],resubmit(,105)",
 		"table=100,priority=100,reg1=0x3,dl_type=0x800 actions=drop",
 		"table=90,priority=205,reg0=0x1/0xffff,dl_type=0x800,nw_src=10.10.0.1 actions=resubmit(,105)",
 		"table=50,priority=210,ct_state=-new+est,dl_type=0x800 actions=resubmit(,70)",
@@ -282,7 +284,7 @@ func TestPolicyTypesGateRules(t *testing.T) {
 	// Without policyTypes: ingress, plus egress since there is an egress rule.
 	s.Policies[0].PolicyTypes = nil
 	text = render(Compile(s))
-	assert.Contains(t, text, "table=50,priority=90,dl_type=0x800,nw_src=10.10.0.3 actions=resubmit(,70)")
+	assert.Contains(t, text, "table=50,priority=90,dl_type=0x800,nw_src=10.10.0.3 actions=load:0x1->NXM_NX_REG5[0..31],resubmit(,70)")
 	assert.Contains(t, text, "table=60,priority=100,dl_type=0x800,nw_src=10.10.0.3 actions=drop")
 	assert.Contains(t, text, "table=100,priority=100,reg1=0x3,dl_type=0x800 actions=drop")
 }
@@ -327,4 +329,57 @@ func TestConjunctionIDsStableAndReused(t *testing.T) {
 	f = c.Compile(state([]*controlplane.NetworkPolicy{pb, pc, pd}, atgs, ags))
 	assert.Equal(t, "conj_id=0x1", conjOf(f, "uid-d"))
 	assert.Equal(t, "conj_id=0x3", conjOf(f, "uid-c"))
+}
+
+// TestRulesByConjunctionID: every rule's allow flows load its id into
+// the rule register of its direction, and Rules maps the id back to the
+// policy and the rule's place among the rules of its direction.
+func TestRulesByConjunctionID(t *testing.T) {
+	s := state([]*controlplane.NetworkPolicy{
+		policy("uid-web", "atg-web", inOut,
+			ingress(groups("ag-app"), tcp(8080)),
+			egress(controlplane.NetworkPolicyPeer{}, tcp(53)),
+			ingress(controlplane.NetworkPolicyPeer{})),
+	}, []*controlplane.AppliedToGroup{atg("atg-web", web1)}, []*controlplane.AddressGroup{ag("ag-app", app1)})
+	c := NewCompiler()
+	text := render(c.Compile(s))
+	rules := c.Rules()
+	require.Len(t, rules, 3)
+	byName := map[string]uint32{}
+	for id, r := range rules {
+		assert.Equal(t, "default", r.PolicyNamespace)
+		assert.Equal(t, "uid-web", r.PolicyName)
+		assert.Equal(t, types.UID("uid-web"), r.PolicyUID)
+		byName[r.Name()] = id
+	}
+	require.ElementsMatch(t, []string{"ingress-0", "ingress-1", "egress-0"}, slices.Collect(maps.Keys(byName)))
+	assert.Contains(t, text, fmt.Sprintf("table=90,priority=90,conj_id=%#x,dl_type=0x800 actions=load:%#x->NXM_NX_REG6[0..31],resubmit(,105)", byName["ingress-0"], byName["ingress-0"]))
+	assert.Contains(t, text, fmt.Sprintf("table=50,priority=90,conj_id=%#x,dl_type=0x800 actions=load:%#x->NXM_NX_REG5[0..31],resubmit(,70)", byName["egress-0"], byName["egress-0"]))
+	// A rule with neither peers nor ports has no conjunction, but its
+	// allow flow loads an id all the same.
+	assert.Contains(t, text, fmt.Sprintf("table=90,priority=90,reg1=0x3,dl_type=0x800 actions=load:%#x->NXM_NX_REG6[0..31],resubmit(,105)", byName["ingress-1"]))
+}
+
+// TestSharedSingleClauseAllowFlow: two rules that allow everything to the
+// same pod produce the same allow flow, which loads the lower id, so that
+// both owners install one identical flow; when that rule goes, the flow
+// loads the other's id.
+func TestSharedSingleClauseAllowFlow(t *testing.T) {
+	all := ingress(controlplane.NetworkPolicyPeer{})
+	s := state([]*controlplane.NetworkPolicy{policy("uid-a", "atg-web", in, all), policy("uid-b", "atg-web", in, all)},
+		[]*controlplane.AppliedToGroup{atg("atg-web", web1)}, nil)
+	c := NewCompiler()
+	flows := c.Compile(s)
+	a, b := flows[ownerRulePrefix+"uid-a/in/0"], flows[ownerRulePrefix+"uid-b/in/0"]
+	require.Len(t, a, 1)
+	require.Equal(t, a, b)
+	assert.Equal(t, "table=90,priority=90,reg1=0x3,dl_type=0x800 actions=load:0x1->NXM_NX_REG6[0..31],resubmit(,105)", a[0].String())
+	assert.Equal(t, "uid-a", c.Rules()[1].PolicyName)
+
+	s.Policies = s.Policies[1:]
+	c.ReleaseUnusedIDs()
+	flows = c.Compile(s)
+	require.Len(t, flows[ownerRulePrefix+"uid-b/in/0"], 1)
+	assert.Equal(t, "table=90,priority=90,reg1=0x3,dl_type=0x800 actions=load:0x2->NXM_NX_REG6[0..31],resubmit(,105)", flows[ownerRulePrefix+"uid-b/in/0"][0].String())
+	assert.Equal(t, map[uint32]Rule{2: {PolicyUID: "uid-b", PolicyNamespace: "default", PolicyName: "uid-b", Direction: controlplane.DirectionIn}}, c.Rules())
 }

@@ -20,13 +20,19 @@
 //	  priority=100,ip,nw_src=192.168.0.0/17           actions=conjunction(7,1/3)   (ipBlock minus except)
 //	  priority=100,ip,reg1=0x3                        actions=conjunction(7,2/3)   applied-to pods, by output port
 //	  priority=100,tcp,tp_dst=8080                    actions=conjunction(7,3/3)   ports
-//	  priority=90,conj_id=7,ip                        actions=resubmit(,105)       allow
+//	  priority=90,conj_id=7,ip                        actions=load:7->reg6,resubmit(,105)   allow
 //
 //	table=50 (EgressRule), for an egress rule with conjunction id 8:
 //	  priority=100,ip,nw_src=10.10.0.3                actions=conjunction(8,1/3)   applied-to pods, by source IP
 //	  priority=100,ip,nw_dst=10.20.0.0/16             actions=conjunction(8,2/3)   destinations
 //	  priority=100,udp,tp_dst=53                      actions=conjunction(8,3/3)   ports
-//	  priority=90,conj_id=8,ip                        actions=resubmit(,70)        allow
+//	  priority=90,conj_id=8,ip                        actions=load:8->reg5,resubmit(,70)    allow
+//
+// An allow flow loads the rule's conjunction id into the register of its
+// direction (openflow.EgressRuleReg reg5, IngressRuleReg reg6); the
+// commit of a new connection copies both into its ct_label, which is how
+// the flow exporter names the rules that allowed a connection
+// (Compiler.Rules, Reconciler.Rule map the ids back).
 //
 // Applied-to pods are those of the policy's AppliedToGroups that run on
 // this node and have an OVS port (State.LocalPods); ingress matches them
@@ -36,7 +42,9 @@
 // A rule with no peers (an empty NetworkPolicyPeer: any address) has no
 // peer clause, a rule with no ports no port clause. A rule with neither is
 // a single clause, which OVS cannot conjoin: it becomes one allow flow per
-// pod at the allow priority (priority=90,ip,reg1=0x3 actions=resubmit(,105)).
+// pod at the allow priority (priority=90,ip,reg1=0x3 actions=load:<id>->reg6,
+// resubmit(,105)); it still gets an id. Rules whose single clause has the
+// same match share that flow, which loads the lowest of their ids.
 // A peer that names groups or blocks that resolve to no address allows
 // nothing (fail closed), and so does a rule whose ports all fail to
 // resolve. Services with no port match the protocol only.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	agentof "github.com/ovs-cni/antrea/pkg/agent/openflow"
 	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
@@ -22,6 +23,19 @@ type Reconciler struct {
 	mu       sync.Mutex
 	flows    Flows
 	compiler *Compiler
+	// rules are the rules of the installed flows, by conjunction id.
+	rules atomic.Pointer[map[uint32]Rule]
+}
+
+// Rule returns the rule whose allow flows load id, as of the last
+// successful Realize (safe for concurrent use).
+func (r *Reconciler) Rule(id uint32) (Rule, bool) {
+	m := r.rules.Load()
+	if m == nil {
+		return Rule{}, false
+	}
+	rule, ok := (*m)[id]
+	return rule, ok
 }
 
 // NewReconciler returns a reconciler that installs through flows, with
@@ -54,5 +68,7 @@ func (r *Reconciler) Realize(ctx context.Context, s *State) error {
 		return err
 	}
 	r.compiler.ReleaseUnusedIDs()
+	rules := r.compiler.Rules()
+	r.rules.Store(&rules)
 	return nil
 }

@@ -137,7 +137,7 @@ func TestRealizeMovesConjunctionsAtomically(t *testing.T) {
 	b.take()
 	require.NoError(t, r.Realize(ctx, s))
 	assert.Equal(t, 1, b.calls)
-	assert.Contains(t, strings.Join(b.take(), "\n"), "conj_id=0x1,dl_type=0x800 actions=resubmit(,105)")
+	assert.Contains(t, strings.Join(b.take(), "\n"), "conj_id=0x1,dl_type=0x800 actions=load:0x1->NXM_NX_REG6[0..31],resubmit(,105)")
 }
 
 func TestRealizeReportsErrorsAndRetries(t *testing.T) {
@@ -164,4 +164,33 @@ func TestRealizeLeavesOtherOwners(t *testing.T) {
 	r := NewReconciler(syncer)
 	require.NoError(t, r.Realize(ctx, &State{NodeName: node, AppliedToGroups: map[string]*controlplane.AppliedToGroup{}}))
 	assert.Equal(t, []string{ownerBase, "node/node-2"}, syncer.Owners())
+}
+
+// TestReconcilerRuleFollowsRealizedState: Rule answers from the last
+// successful Realize only.
+func TestReconcilerRuleFollowsRealizedState(t *testing.T) {
+	ctx := context.Background()
+	b := &bundles{}
+	r := NewReconciler(agentof.NewFlowSyncer(b, 1))
+	_, ok := r.Rule(1)
+	assert.False(t, ok, "nothing realized yet")
+
+	s := state([]*controlplane.NetworkPolicy{policy("uid-web", "atg-web", in, ingress(groups("ag-app"), tcp(8080)))},
+		[]*controlplane.AppliedToGroup{atg("atg-web", web1)}, []*controlplane.AddressGroup{ag("ag-app", app1)})
+	b.fail = errors.New("switch gone")
+	require.Error(t, r.Realize(ctx, s))
+	_, ok = r.Rule(1)
+	assert.False(t, ok, "a failed Realize installed nothing")
+
+	b.fail = nil
+	require.NoError(t, r.Realize(ctx, s))
+	rule, ok := r.Rule(1)
+	require.True(t, ok)
+	assert.Equal(t, Rule{PolicyUID: "uid-web", PolicyNamespace: "default", PolicyName: "uid-web", Direction: controlplane.DirectionIn}, rule)
+	assert.Equal(t, "ingress-0", rule.Name())
+
+	s.Policies = nil
+	require.NoError(t, r.Realize(ctx, s))
+	_, ok = r.Rule(1)
+	assert.False(t, ok, "the policy is gone")
 }

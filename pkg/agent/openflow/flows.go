@@ -35,6 +35,13 @@ type NodeConfig struct {
 	GatewayMAC    net.HardwareAddr
 	GatewayIP     netip.Addr
 	PodCIDR       netip.Prefix
+	// ConnectionStats makes the commit of each new connection learn two
+	// flows into the ConnectionStats table (one per direction, matching
+	// the connection's original tuple), which every forwarded packet
+	// looks up: their counters are the connection's packets and bytes.
+	// The flow exporter needs it on the userspace datapath, whose
+	// conntrack keeps no counters.
+	ConnectionStats bool
 }
 
 // PodPort is a local pod's OVS port.
@@ -127,14 +134,15 @@ func BaseFlows(n NodeConfig) []of.Flow {
 			Match:   []of.MatchField{of.MatchCTState(of.CTEst, of.CTNew), ipMatch()},
 			Actions: []of.Action{gotoTable(ConntrackCommitTable)}},
 		// Commit new connections; mark those from the gateway so that
-		// their replies can be sent back to it.
+		// their replies can be sent back to it. The label records the
+		// NetworkPolicy rules that allowed the connection.
 		of.Flow{Table: ConntrackCommitTable.ID, Priority: 200,
 			Match: []of.MatchField{of.MatchCTState(of.CTNew|of.CTTrk, 0), ipMatch(), PortTypeField.Match(PortTypeGateway)},
-			Actions: []of.Action{of.CT{Commit: true, Zone: CTZone, Table: ptr(OutputTable.ID),
-				Exec: []of.Action{of.LoadReg{Field: of.FieldCTMark, Start: 0, End: 31, Value: uint64(GatewayCTMark)}}}}},
+			Actions: append(n.learnConnectionStats(), of.CT{Commit: true, Zone: CTZone, Table: ptr(OutputTable.ID),
+				Exec: append([]of.Action{of.LoadReg{Field: of.FieldCTMark, Start: 0, End: 31, Value: uint64(GatewayCTMark)}}, recordRules()...)})},
 		of.Flow{Table: ConntrackCommitTable.ID, Priority: 190,
 			Match:   []of.MatchField{of.MatchCTState(of.CTNew|of.CTTrk, 0), ipMatch()},
-			Actions: []of.Action{of.CT{Commit: true, Zone: CTZone, Table: ptr(OutputTable.ID)}}},
+			Actions: append(n.learnConnectionStats(), of.CT{Commit: true, Zone: CTZone, Table: ptr(OutputTable.ID), Exec: recordRules()})},
 		// A connection of the node's own stack that a Service sent to an
 		// endpoint outside the pod network would go back out of the
 		// gateway with the gateway's address as its source, which the
@@ -154,12 +162,55 @@ func BaseFlows(n NodeConfig) []of.Flow {
 		of.Flow{Table: OutputTable.ID, Priority: 210,
 			Match:   []of.MatchField{ipMatch(), HairpinBit.Match(1)},
 			Actions: []of.Action{of.Output{Port: of.PortInPort}}},
-		// Output to the port L2 forwarding found.
+		// Output to the port L2 forwarding found (counted first in the
+		// connection's learned flow, when connections are counted).
 		of.Flow{Table: OutputTable.ID, Priority: 200,
 			Match:   []of.MatchField{ipMatch(), OutputKnownBit.Match(1)},
-			Actions: []of.Action{of.OutputReg{Reg: OutputPortReg.Reg, Start: OutputPortReg.Start, End: OutputPortReg.End}}},
+			Actions: append(n.countConnection(), of.OutputReg{Reg: OutputPortReg.Reg, Start: OutputPortReg.Start, End: OutputPortReg.End})},
 	)
 	return flows
+}
+
+// learnConnectionStats are the learn actions of a commit: with
+// ConnectionStats, a flow per direction of the new connection in the
+// ConnectionStats table, matching its original tuple (the ct_nw_* and
+// ct_tp_* fields are the same in both directions) and the reply bit. They
+// have no timeout: the flow exporter deletes them once the connection is
+// gone from conntrack, and reads their counters until then.
+func (n NodeConfig) learnConnectionStats() []of.Action {
+	if !n.ConnectionStats {
+		return nil
+	}
+	learn := func(reply uint64) of.Action {
+		return of.Learn{Table: ConnectionStatsTable.ID, Priority: 200, Cookie: LearnedCookie(CategoryFlowExporter), Specs: []of.LearnSpec{
+			of.LearnMatchValue(of.FieldEthType, of.EthTypeIPv4),
+			// -inv+trk with the reply bit: what OVS requires of a match on
+			// the conntrack tuple (a valid, tracked connection).
+			ctStateBit(of.CTRpl, reply), ctStateBit(of.CTInv, 0), ctStateBit(of.CTTrk, 1),
+			of.LearnMatchField(of.FieldCTNwProto), of.LearnMatchField(of.FieldCTNwSrc), of.LearnMatchField(of.FieldCTNwDst),
+			of.LearnMatchField(of.FieldCTTpSrc), of.LearnMatchField(of.FieldCTTpDst),
+		}}
+	}
+	return []of.Action{learn(0), learn(1)}
+}
+
+// countConnection looks the packet's connection up in the
+// ConnectionStats table, with ConnectionStats.
+func (n NodeConfig) countConnection() []of.Action {
+	if !n.ConnectionStats {
+		return nil
+	}
+	return []of.Action{of.Resubmit{Table: ConnectionStatsTable.ID}}
+}
+
+// ctStateBit makes a learned flow match one ct_state bit (given as its
+// mask, e.g. of.CTRpl) equal to v.
+func ctStateBit(bit uint32, v uint64) of.LearnSpec {
+	ofs := 0
+	for bit>>ofs != 1 {
+		ofs++
+	}
+	return of.LearnSpec{Dst: of.FieldCTState, DstOfs: ofs, NBits: 1, Value: v}
 }
 
 // PriorityHairpin is the priority of a pod's hairpin flow in the commit

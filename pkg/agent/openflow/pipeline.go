@@ -12,7 +12,8 @@
 //	                     20 ARP responder    41 EndpointDNAT ◀─▶ 40 DNAT ─▶ 50/60 Egress
 //	                                                                             │
 //	     110 Output ◀─ 105 CT commit ◀─ 90/100 Ingress ◀─ 80 L2 fwd ◀─ 70 L3 fwd ◀┘
-//	                   (hairpin SNAT)
+//	        │          (hairpin SNAT)
+//	        └─▶ 120 ConnectionStats (learned; flow exporter on netdev only)
 //
 // How to add a table: declare it in Tables in pipeline order with a number
 // between its neighbours and say where its misses go (Miss, or MissDrop);
@@ -56,11 +57,17 @@ var (
 	IngressDefaultTable  = Table{ID: 100, Name: "IngressDefaultRule", Miss: 105}
 	ConntrackCommitTable = Table{ID: 105, Name: "ConntrackCommit", Miss: 110}
 	OutputTable          = Table{ID: 110, Name: "Output", MissDrop: true}
+	// ConnectionStatsTable holds, when the flow exporter counts
+	// connections on the userspace datapath, two flows per connection
+	// (learned at commit) whose counters are the connection's packets and
+	// bytes in each direction. Table 110 looks it up (resubmit, which
+	// returns) before output; its miss ends that lookup only.
+	ConnectionStatsTable = Table{ID: 120, Name: "ConnectionStats", MissDrop: true}
 
 	Tables = []Table{
 		ClassifierTable, SpoofGuardTable, ARPResponderTable, UnSNATTable, ConntrackTable, ConntrackStateTable,
 		SessionAffinityTable, DNATTable, EndpointDNATTable, EgressRuleTable, EgressDefaultTable, L3ForwardingTable, L2ForwardingTable,
-		IngressRuleTable, IngressDefaultTable, ConntrackCommitTable, OutputTable,
+		IngressRuleTable, IngressDefaultTable, ConntrackCommitTable, OutputTable, ConnectionStatsTable,
 	}
 )
 
@@ -84,7 +91,11 @@ func TableName(id uint8) string {
 //	reg3         EndpointIPReg: the endpoint a Service connection goes to (session affinity)
 //	reg4[0..15]  EndpointPortField: its port
 //	reg4[16]     AffinityHitBit: a learned session affinity flow chose the endpoint
+//	reg5         EgressRuleReg: conjunction id of the egress rule that allowed the packet
+//	reg6         IngressRuleReg: conjunction id of the ingress rule that allowed the packet
 //	ct_mark 0x20 GatewayCTMark: the connection was initiated through the gateway
+//	ct_label[0..31]  EgressRuleLabel: EgressRuleReg of the connection's first packet
+//	ct_label[32..63] IngressRuleLabel: IngressRuleReg of the connection's first packet
 //	ct zone 65520 CTZone: the zone of all pod traffic
 //	ct zone 65521 SNATCTZone: the source NAT of hairpin connections
 type RegField struct {
@@ -101,7 +112,40 @@ var (
 	EndpointIPReg     = RegField{Reg: 3, Start: 0, End: 31}
 	EndpointPortField = RegField{Reg: 4, Start: 0, End: 15}
 	AffinityHitBit    = RegField{Reg: 4, Start: 16, End: 16}
+
+	// The NetworkPolicy rule that allowed a packet: its allow flow in
+	// table 50 or 90 loads the rule's conjunction id (0: no rule, the
+	// pod is not isolated in that direction). The commit of a new
+	// connection copies both into its ct_label, for the flow exporter.
+	EgressRuleReg  = RegField{Reg: 5, Start: 0, End: 31}
+	IngressRuleReg = RegField{Reg: 6, Start: 0, End: 31}
 )
+
+// CTLabelField is a bit range of ct_label (128 bits).
+type CTLabelField struct {
+	Start, End int
+}
+
+// Where a connection's ct_label records the rules that allowed it.
+var (
+	EgressRuleLabel  = CTLabelField{Start: 0, End: 31}
+	IngressRuleLabel = CTLabelField{Start: 32, End: 63}
+)
+
+// Of extracts the field from the low 64 bits of a label (the fields
+// above all lie there).
+func (f CTLabelField) Of(low uint64) uint64 {
+	return low >> f.Start & (uint64(1)<<(f.End-f.Start+1) - 1)
+}
+
+// recordRules copies the rule registers into the connection's label; it
+// runs in the exec of a commit.
+func recordRules() []of.Action {
+	return []of.Action{
+		of.Move{Src: EgressRuleReg.Field(), SrcOfs: EgressRuleReg.Start, Dst: of.FieldCTLabel, DstOfs: EgressRuleLabel.Start, NBits: EgressRuleLabel.End - EgressRuleLabel.Start + 1},
+		of.Move{Src: IngressRuleReg.Field(), SrcOfs: IngressRuleReg.Start, Dst: of.FieldCTLabel, DstOfs: IngressRuleLabel.Start, NBits: IngressRuleLabel.End - IngressRuleLabel.Start + 1},
+	}
+}
 
 // Values of PortTypeField.
 const (

@@ -74,6 +74,43 @@ func TestPipelineGolden(t *testing.T) {
 	golden(t, "pipeline.golden", s.Dump())
 }
 
+// TestPipelineGoldenConnectionStats is the base pipeline of a node whose
+// flow exporter counts connections through learned flows (userspace
+// datapath): only the commit flows of table 105 and the output flow of
+// table 110 differ from pipeline.golden.
+func TestPipelineGoldenConnectionStats(t *testing.T) {
+	b := &recordingBundler{}
+	s := NewFlowSyncer(b, 1)
+	n := testNode
+	n.ConnectionStats = true
+	require.NoError(t, s.Sync(context.Background(), "base", CategoryBase, BaseFlows(n)))
+	golden(t, "pipeline_connection_stats.golden", s.Dump())
+
+	plain := map[string]string{}
+	for _, f := range BaseFlows(testNode) {
+		plain[f.Key()] = of.ActionsString(f.Actions)
+	}
+	var changed []string
+	for _, f := range BaseFlows(n) {
+		require.Contains(t, plain, f.Key(), "counting connections adds no flow of its own")
+		if plain[f.Key()] != of.ActionsString(f.Actions) {
+			changed = append(changed, f.Key())
+		}
+	}
+	assert.ElementsMatch(t, []string{
+		"table=105,priority=200,reg0=0x1/0xffff,ct_state=+new+trk,dl_type=0x800",
+		"table=105,priority=190,ct_state=+new+trk,dl_type=0x800",
+		"table=110,priority=200,reg0=0x10000/0x10000,dl_type=0x800",
+	}, changed)
+}
+
+func TestCTLabelFields(t *testing.T) {
+	label := uint64(0x80000003_00000007)
+	assert.Equal(t, uint64(7), EgressRuleLabel.Of(label))
+	assert.Equal(t, uint64(0x80000003), IngressRuleLabel.Of(label))
+	assert.Equal(t, uint64(0x80000003_00000007), CTLabelField{Start: 0, End: 63}.Of(label))
+}
+
 func TestTablesAreOrderedAndMissesGoForward(t *testing.T) {
 	for i, tbl := range Tables {
 		if i > 0 {

@@ -32,6 +32,11 @@ const (
 	CategoryNode    = 3
 	CategoryPolicy  = 4
 	CategoryService = 5
+	// CategoryFlowExporter is the category of the per-connection flows
+	// that the commit flows learn into the ConnectionStats table when the
+	// flow exporter counts connections on the userspace datapath. Like
+	// every learned flow they carry no round (LearnedCookie).
+	CategoryFlowExporter = 6
 )
 
 // FlowSyncer keeps what is installed in the bridge, per owner (e.g.

@@ -153,8 +153,8 @@ type CT struct {
 	Zone   uint16
 	Table  *uint8
 	NAT    *NAT
-	// Exec runs on commit; only LoadReg/SetField of ct_mark (and ct_label)
-	// are valid here.
+	// Exec runs on commit; only LoadReg/SetField/Move into ct_mark or
+	// ct_label are valid here.
 	Exec []Action
 }
 
@@ -203,6 +203,12 @@ func nxmName(f Field) string {
 		return "NXM_NX_TUN_ID"
 	case FieldCTMark:
 		return "NXM_NX_CT_MARK"
+	case FieldCTLabel:
+		return "NXM_NX_CT_LABEL"
+	case FieldCTState:
+		return "NXM_NX_CT_STATE"
+	case FieldCTNwProto, FieldCTNwSrc, FieldCTNwDst, FieldCTTpSrc, FieldCTTpDst:
+		return "NXM_NX_" + strings.ToUpper(string(f))
 	case FieldPktMark:
 		return "NXM_NX_PKT_MARK"
 	case FieldInPort:

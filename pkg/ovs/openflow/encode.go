@@ -391,10 +391,19 @@ func appendCT(b []byte, a CT) ([]byte, error) {
 		}
 	}
 	for _, e := range a.Exec {
-		switch e.(type) {
-		case LoadReg, SetField:
+		var dst Field
+		switch e := e.(type) {
+		case LoadReg:
+			dst = e.Field
+		case SetField:
+			dst = e.Field
+		case Move:
+			dst = e.Dst
 		default:
-			return b[:start], fmt.Errorf("openflow: ct exec allows only load/set_field, not %s", e)
+			return b[:start], fmt.Errorf("openflow: ct exec allows only load, set_field and move, not %s", e)
+		}
+		if dst != FieldCTMark && dst != FieldCTLabel {
+			return b[:start], fmt.Errorf("openflow: ct exec may only write ct_mark or ct_label, not %s", dst)
 		}
 	}
 	var err error

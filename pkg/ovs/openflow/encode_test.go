@@ -59,6 +59,10 @@ func TestAppendAction(t *testing.T) {
 		{"ct commit exec", CT{Commit: true, Zone: 1, Exec: []Action{LoadReg{Field: FieldCTMark, Start: 0, End: 7, Value: 1}}},
 			"ffff 0028 00002320 0023 | 0001 | 00000000 | 0001 | ff | 000000 | 0000 |" +
 				"0019 0010 0001d708 00000001 000000ff"},
+		// copy_field of reg5 (nxm1 5) into ct_label (nxm1 108, 16 bytes) bits 32..63.
+		{"ct commit exec move", CT{Commit: true, Zone: 1, Exec: []Action{Move{Src: Reg(5), Dst: FieldCTLabel, DstOfs: 32, NBits: 32}}},
+			"ffff 0030 00002320 0023 | 0001 | 00000000 | 0001 | ff | 000000 | 0000 |" +
+				"001c 0018 | 0020 | 0000 | 0020 | 0000 | 00010a04 | 0001d810 | 00000000"},
 		// nx_action_nat: pad, flags, range_present, ranges, padding to 8.
 		{"ct nat", CT{Zone: 1, Table: &tbl, NAT: &NAT{}},
 			"ffff 0028 00002320 0023 | 0000 | 00000000 | 0001 | 16 | 000000 | 0000 |" +
@@ -91,6 +95,8 @@ func TestAppendActionErrors(t *testing.T) {
 		{"clause zero", Conjunction{ID: 1, Clause: 0, NClauses: 2}},
 		{"clause beyond n", Conjunction{ID: 1, Clause: 3, NClauses: 2}},
 		{"exec output", CT{Commit: true, Exec: []Action{Output{Port: 1}}}},
+		{"exec load of a register", CT{Commit: true, Exec: []Action{LoadReg{Field: Reg(1), Start: 0, End: 7, Value: 1}}}},
+		{"exec move into a register", CT{Commit: true, Exec: []Action{Move{Src: FieldCTMark, Dst: Reg(1), NBits: 32}}}},
 		{"nat ipv6", CT{NAT: &NAT{DNAT: true, IPMin: make([]byte, 16)}}},
 		{"goto inside", GotoTable{Table: 3}},
 	}

@@ -24,6 +24,13 @@ const (
 	FieldCTLabel  Field = "ct_label"
 	FieldMetadata Field = "metadata"
 	FieldIPDSCP   Field = "ip_dscp"
+	// The original direction's tuple of the packet's conntrack entry
+	// (valid for tracked, not invalid packets, in either direction).
+	FieldCTNwProto Field = "ct_nw_proto"
+	FieldCTNwSrc   Field = "ct_nw_src"
+	FieldCTNwDst   Field = "ct_nw_dst"
+	FieldCTTpSrc   Field = "ct_tp_src"
+	FieldCTTpDst   Field = "ct_tp_dst"
 )
 
 // fieldCode is one header's class and field number.
@@ -78,6 +85,12 @@ var fieldDefs = map[Field]fieldDef{
 	FieldCTZone:   {nxm1(106), nxm1(106), 2},
 	FieldCTMark:   {nxm1(107), nxm1(107), 4},
 	FieldCTLabel:  {nxm1(108), nxm1(108), 16},
+	// NXM_NX_CT_NW_PROTO and friends (OVS meta-flow.h).
+	FieldCTNwProto: {nxm1(119), nxm1(119), 1},
+	FieldCTNwSrc:   {nxm1(120), nxm1(120), 4},
+	FieldCTNwDst:   {nxm1(121), nxm1(121), 4},
+	FieldCTTpSrc:   {nxm1(124), nxm1(124), 2},
+	FieldCTTpDst:   {nxm1(125), nxm1(125), 2},
 }
 
 // fieldsByCode maps every header code we know (match and NXM forms) back to

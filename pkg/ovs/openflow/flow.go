@@ -158,7 +158,8 @@ func (m MatchField) String() string {
 func fieldOrder(f Field) int {
 	order := []Field{FieldInPort, FieldTunID, FieldTunSrc, FieldTunDst, FieldPktMark, FieldConjID, FieldCTState, FieldCTMark, FieldCTZone,
 		FieldEthSrc, FieldEthDst, FieldEthType, FieldARPOp, FieldARPSpa, FieldARPTpa, FieldARPSha, FieldARPTha,
-		FieldIPProto, FieldIPSrc, FieldIPDst, FieldICMPType, FieldTCPSrc, FieldTCPDst, FieldUDPSrc, FieldUDPDst, FieldSCTPDst}
+		FieldIPProto, FieldIPSrc, FieldIPDst, FieldICMPType, FieldTCPSrc, FieldTCPDst, FieldUDPSrc, FieldUDPDst, FieldSCTPDst,
+		FieldCTNwSrc, FieldCTNwDst, FieldCTNwProto, FieldCTTpSrc, FieldCTTpDst}
 	for i, o := range order {
 		if o == f {
 			return i
@@ -174,13 +175,14 @@ func formatValue(f Field, v []byte) string {
 	switch f {
 	case FieldEthSrc, FieldEthDst, FieldARPSha, FieldARPTha:
 		return net.HardwareAddr(v).String()
-	case FieldIPSrc, FieldIPDst, FieldARPSpa, FieldARPTpa, FieldTunDst, FieldTunSrc:
+	case FieldIPSrc, FieldIPDst, FieldARPSpa, FieldARPTpa, FieldTunDst, FieldTunSrc, FieldCTNwSrc, FieldCTNwDst:
 		if a, ok := netip.AddrFromSlice(v); ok {
 			return a.String()
 		}
 	case FieldCTState:
 		return fmt.Sprintf("%#x", beUint(v))
-	case FieldInPort, FieldIPProto, FieldARPOp, FieldTCPSrc, FieldTCPDst, FieldUDPSrc, FieldUDPDst, FieldSCTPDst, FieldICMPType:
+	case FieldInPort, FieldIPProto, FieldARPOp, FieldTCPSrc, FieldTCPDst, FieldUDPSrc, FieldUDPDst, FieldSCTPDst, FieldICMPType,
+		FieldCTNwProto, FieldCTTpSrc, FieldCTTpDst:
 		return fmt.Sprintf("%d", beUint(v))
 	}
 	return fmt.Sprintf("%#x", beUint(v))

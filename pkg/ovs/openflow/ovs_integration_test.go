@@ -469,6 +469,48 @@ func TestIntegrationLearn(t *testing.T) {
 	}, dumpFlows(t, o))
 }
 
+// TestIntegrationConnectionTuple installs what the flow exporter needs on
+// the userspace datapath: a learn of the conntrack original tuple with
+// single ct_state bits, a flow matching that tuple, and a commit that
+// moves registers into ct_label; OVS takes them, prints them as we do, and
+// DumpFlows decodes the tuple match back to the same key.
+func TestIntegrationConnectionTuple(t *testing.T) {
+	o, c := startOVS(t, nil)
+	ctx := testCtx(t)
+	bit := func(n int, v uint64) LearnSpec { return LearnSpec{Dst: FieldCTState, DstOfs: n, NBits: 1, Value: v} }
+	learn := Learn{Table: 120, Priority: 200, Cookie: 0x6, Specs: []LearnSpec{
+		LearnMatchValue(FieldEthType, EthTypeIPv4), bit(3, 1), bit(5, 1),
+		LearnMatchField(FieldCTNwProto), LearnMatchField(FieldCTNwSrc), LearnMatchField(FieldCTNwDst),
+		LearnMatchField(FieldCTTpSrc), LearnMatchField(FieldCTTpDst),
+	}}
+	tuple := Flow{Table: 120, Priority: 200, Cookie: 0x6, Match: []MatchField{
+		MatchEthType(EthTypeIPv4), MatchCTState(CTTrk, CTInv|CTRpl),
+		{Field: FieldCTNwProto, Value: []byte{ProtoTCP}},
+		{Field: FieldCTNwSrc, Value: netip.MustParseAddr("10.10.0.3").AsSlice()},
+		{Field: FieldCTNwDst, Value: netip.MustParseAddr("10.96.0.10").AsSlice()},
+		{Field: FieldCTTpSrc, Value: []byte{0xc3, 0x50}},
+		{Field: FieldCTTpDst, Value: []byte{0, 80}},
+	}}
+	tbl := uint8(110)
+	flows := []Flow{
+		{Table: 105, Priority: 190, Match: []MatchField{MatchCTState(CTNew|CTTrk, 0), MatchEthType(EthTypeIPv4)},
+			Actions: []Action{learn, CT{Commit: true, Zone: 65520, Table: &tbl, Exec: []Action{
+				Move{Src: Reg(5), Dst: FieldCTLabel, NBits: 32},
+				Move{Src: Reg(6), Dst: FieldCTLabel, DstOfs: 32, NBits: 32}}}}},
+		tuple,
+	}
+	require.NoError(t, c.Apply(ctx, Change{AddFlows: flows}))
+	assert.Equal(t, []string{
+		"cookie=0x0, table=105, priority=190,ct_state=+new+trk,ip actions=learn(table=120,priority=200,cookie=0x6,eth_type=0x800,NXM_NX_CT_STATE[3]=0x1,NXM_NX_CT_STATE[5]=0x1,NXM_NX_CT_NW_PROTO[],NXM_NX_CT_NW_SRC[],NXM_NX_CT_NW_DST[],NXM_NX_CT_TP_SRC[],NXM_NX_CT_TP_DST[]),ct(commit,table=110,zone=65520,exec(move:NXM_NX_REG5[]->NXM_NX_CT_LABEL[0..31],move:NXM_NX_REG6[]->NXM_NX_CT_LABEL[32..63]))",
+		"cookie=0x6, table=120, priority=200,ct_state=-rpl-inv+trk,ct_nw_src=10.10.0.3,ct_nw_dst=10.96.0.10,ct_nw_proto=6,ct_tp_src=50000,ct_tp_dst=80,ip actions=drop",
+	}, append(dumpFlows(t, o, "table=105"), dumpFlows(t, o, "table=120")...))
+	stats, err := c.DumpFlows(ctx, 120)
+	require.NoError(t, err)
+	require.Len(t, stats, 1)
+	assert.Equal(t, tuple.Key(), stats[0].Key())
+	assert.Equal(t, "table=120,priority=200,ct_state=-rpl-inv+trk,dl_type=0x800,ct_nw_src=10.10.0.3,ct_nw_dst=10.96.0.10,ct_nw_proto=6,ct_tp_src=50000,ct_tp_dst=80", stats[0].Key())
+}
+
 func TestIntegrationPacketInOut(t *testing.T) {
 	got := make(chan PacketIn, 4)
 	o, c := startOVSWith(t, func(c *Conn) { c.SetPacketInHandler(16, func(p PacketIn) { got <- p }) })
