@@ -46,6 +46,7 @@ import (
 	"github.com/ovs-cni/antrea/pkg/agent/policysync"
 	"github.com/ovs-cni/antrea/pkg/agent/proxy"
 	"github.com/ovs-cni/antrea/pkg/agent/route"
+	"github.com/ovs-cni/antrea/pkg/agent/tunnelneigh"
 	"github.com/ovs-cni/antrea/pkg/agent/uninstall"
 	"github.com/ovs-cni/antrea/pkg/kubeclient"
 	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
@@ -288,6 +289,13 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 	// Other nodes: one synchronous pass before sweeping, so that no tunnel
 	// flow is missing in between.
 	nc := noderoute.New(cfg.NodeName, nodeCfg, factory.Core().V1().Nodes(), flows, routes)
+	if cfg.OVSDatapathType == config.DatapathNetdev {
+		// The userspace datapath drops a tunnel packet to a node it has
+		// not resolved yet: resolve the peers ahead (tunnelneigh).
+		warmer := tunnelneigh.New(tunnelneigh.OVSNudge(func() (string, error) { return unixctl.VswitchdSocket(cfg.OVSRunDir) }))
+		nc.SetOnPeers(warmer.SetPeers)
+		go warmer.Run(ctx, time.Minute)
+	}
 	nodes.Store(nc)
 	var pc *proxy.Controller
 	if cfg.ProxyEnabled() {

@@ -48,7 +48,14 @@ type Controller struct {
 	lister corelisters.NodeLister
 	synced cache.InformerSynced
 	queue  workqueue.TypedRateLimitingInterface[string]
+	// onPeers, when set, is told the tunnel peers' IPs after each sync
+	// that installed their flows.
+	onPeers func([]netip.Addr)
 }
+
+// SetOnPeers sets a function told the tunnel peers' IPs after each sync
+// that installed their flows (call before Run).
+func (c *Controller) SetOnPeers(f func([]netip.Addr)) { c.onPeers = f }
 
 const syncKey = "nodes"
 
@@ -130,6 +137,7 @@ func (c *Controller) Sync(ctx context.Context) error {
 		return fmt.Errorf("list nodes: %w", err)
 	}
 	routes := map[netip.Prefix]netip.Addr{}
+	var peers []netip.Addr
 	// Every node's tunnel flows in one bundle (one change for the switch,
 	// one datapath purge on netdev).
 	desired := map[string][]of.Flow{}
@@ -143,6 +151,7 @@ func (c *Controller) Sync(ctx context.Context) error {
 		}
 		desired[ownerPrefix+n.Name] = openflow.RemoteNodeFlows(c.node, r)
 		routes[r.PodCIDR] = r.GatewayIP
+		peers = append(peers, r.NodeIP)
 	}
 	var gone []string
 	for _, owner := range c.flows.Owners() {
@@ -154,8 +163,13 @@ func (c *Controller) Sync(ctx context.Context) error {
 	var errs []error
 	if err := c.flows.SyncAll(ctx, openflow.CategoryNode, desired); err != nil {
 		errs = append(errs, err)
-	} else if len(gone) > 0 {
-		klog.InfoS("Removed tunnel flows of nodes that left", "nodes", gone)
+	} else {
+		if len(gone) > 0 {
+			klog.InfoS("Removed tunnel flows of nodes that left", "nodes", gone)
+		}
+		if c.onPeers != nil {
+			c.onPeers(peers)
+		}
 	}
 	if err := c.routes.EnsureRoutes(routes); err != nil {
 		errs = append(errs, err)
