@@ -83,7 +83,10 @@ func TestNetworkPolicySeedExample(t *testing.T) {
 		`nw_src=` + regexp.QuoteMeta(ips["app-local"]) + ` actions=.*conjunction\(` + id + `,1/3\)`,
 		fmt.Sprintf(`reg1=0x%x actions=.*conjunction\(%s,2/3\)`, mustAtoi(t, webPort), id),
 		`tcp,tp_dst=8080 actions=.*conjunction\(` + id + `,3/3\)`,
-		`priority=90,conj_id=` + id + `,ip actions=resubmit\(,105\)`,
+		// The allow flow names its rule in reg6, for the connection's
+		// label; the rule's other established packets are counted apart.
+		fmt.Sprintf(`priority=90,conj_id=%s,ip actions=set_field:0x%x->reg6,resubmit\(,105\)`, id, mustAtoi(t, id)),
+		fmt.Sprintf(`priority=211,ct_state=-new\+est,ct_label=0x%x00000000/0xffffffff00000000,ip actions=resubmit\(,105\)`, mustAtoi(t, id)),
 	} {
 		assert.Regexp(t, want, flows, "table 90 on node-2")
 	}

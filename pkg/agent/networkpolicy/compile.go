@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/types"
 
@@ -36,20 +37,27 @@ type State struct {
 // See the package documentation for the free bands.
 const (
 	PriorityEstablished uint16 = 210
-	PriorityGateway     uint16 = 205
-	PriorityRuleClause  uint16 = 100
-	PriorityRuleAllow   uint16 = 90
-	PriorityIsolation   uint16 = 100
+	// PriorityEstablishedRule: the established packets of the
+	// connections one rule allowed, by the rule's id in their ct_label;
+	// the same bypass as PriorityEstablished, counted per rule.
+	PriorityEstablishedRule uint16 = 211
+	PriorityGateway         uint16 = 205
+	PriorityRuleClause      uint16 = 100
+	PriorityRuleAllow       uint16 = 90
+	PriorityIsolation       uint16 = 100
 )
 
 // Owners of the flows, all under OwnerPrefix; the Reconciler deletes only
 // owners with that prefix.
 const (
-	OwnerPrefix          = "networkpolicy/"
-	ownerBase            = OwnerPrefix + "base"
-	ownerRulePrefix      = OwnerPrefix + "rule/"
-	ownerMatchPrefix     = OwnerPrefix + "match/"
-	ownerIsolationPrefix = OwnerPrefix + "isolation/"
+	OwnerPrefix     = "networkpolicy/"
+	ownerBase       = OwnerPrefix + "base"
+	ownerRulePrefix = OwnerPrefix + "rule/"
+	// ownerEstablishedPrefix owns the flow that counts a rule's
+	// established packets, named as the rule's owner is.
+	ownerEstablishedPrefix = OwnerPrefix + "established/"
+	ownerMatchPrefix       = OwnerPrefix + "match/"
+	ownerIsolationPrefix   = OwnerPrefix + "isolation/"
 )
 
 // IsolationOwner owns the default-deny flows of the pod at ip.
@@ -426,10 +434,15 @@ func (b *builder) conjunction(ref Rule, dir string, idx int, sig string, t agent
 	owner := fmt.Sprintf("%s%s/%d", RuleOwnerPrefix(ref.PolicyUID), dir, idx)
 	id := b.c.ids.Get(fmt.Sprintf("%s/%s/%d/%s", ref.PolicyUID, dir, idx, sig))
 	b.rules[id] = ref
-	reg := agentof.IngressRuleReg
+	reg, label := agentof.IngressRuleReg, agentof.IngressRuleLabel
 	if t.ID == agentof.EgressRuleTable.ID {
-		reg = agentof.EgressRuleReg
+		reg, label = agentof.EgressRuleReg, agentof.EgressRuleLabel
 	}
+	// The rest of each connection the rule allowed: its counters are the
+	// rule's packets and bytes (NetworkPolicy statistics).
+	b.add(ownerEstablishedPrefix+strings.TrimPrefix(owner, ownerRulePrefix), of.Flow{Table: t.ID, Priority: PriorityEstablishedRule,
+		Match:   []of.MatchField{of.MatchCTState(of.CTEst, of.CTNew), label.Match(uint64(id)), ipMatch()},
+		Actions: allow})
 	if len(clauses) == 1 {
 		for _, m := range clauses[0] {
 			b.addSingle(owner, of.Flow{Table: t.ID, Priority: PriorityRuleAllow, Match: m, Actions: allow}, reg, id)

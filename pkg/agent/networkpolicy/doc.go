@@ -32,7 +32,16 @@
 // direction (openflow.EgressRuleReg reg5, IngressRuleReg reg6); the
 // commit of a new connection copies both into its ct_label, which is how
 // the flow exporter names the rules that allowed a connection
-// (Compiler.Rules, Reconciler.Rule map the ids back).
+// (Compiler.Rules, Reconciler.Rule map the ids back). Each rule also gets
+// one flow that counts the rest of its connections, owned apart
+// (established/<uid>/<dir>/<index>):
+//
+//	priority=211,ct_state=-new+est,ct_label=0x700000000/0xffffffff00000000,ip actions=resubmit(,105)
+//
+// the bypass of established packets, for those whose ingress rule (bits
+// 32-63; the egress rule in bits 0-31, in table 50) is this one. The
+// allow flows' counters are a rule's sessions, the two together its
+// packets and bytes (NetworkPolicy statistics, pkg/agent/policystats).
 //
 // Applied-to pods are those of the policy's AppliedToGroups that run on
 // this node and have an OVS port (State.LocalPods); ingress matches them

@@ -8,22 +8,39 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// ParseRuleOwner returns the policy, the direction ("in" or "out") and the
-// index in the policy's Rules of the owner of a rule's allow flows.
-func ParseRuleOwner(owner string) (uid types.UID, dir string, index int, ok bool) {
+// RuleOwner is the owner of a rule's flows, parsed.
+type RuleOwner struct {
+	PolicyUID types.UID
+	// Direction is "in" or "out"; Index the rule's index in the policy's
+	// Rules.
+	Direction string
+	Index     int
+	// Established: the owner of the flow that counts the established
+	// packets of the rule's connections, not of its allow flows.
+	Established bool
+}
+
+// ParseRuleOwner parses the owner of a rule's allow flows or of its
+// established-packets flow.
+func ParseRuleOwner(owner string) (RuleOwner, bool) {
+	var r RuleOwner
 	rest, found := strings.CutPrefix(owner, ownerRulePrefix)
 	if !found {
-		return "", "", 0, false
+		if rest, found = strings.CutPrefix(owner, ownerEstablishedPrefix); !found {
+			return r, false
+		}
+		r.Established = true
 	}
 	parts := strings.Split(rest, "/")
 	if len(parts) != 3 || parts[0] == "" || (parts[1] != "in" && parts[1] != "out") {
-		return "", "", 0, false
+		return r, false
 	}
 	index, err := strconv.Atoi(parts[2])
 	if err != nil || index < 0 {
-		return "", "", 0, false
+		return r, false
 	}
-	return types.UID(parts[0]), parts[1], index, true
+	r.PolicyUID, r.Direction, r.Index = types.UID(parts[0]), parts[1], index
+	return r, true
 }
 
 // ParseIsolationOwner returns the pod IP of an isolation owner.
@@ -36,9 +53,10 @@ func ParseIsolationOwner(owner string) (netip.Addr, bool) {
 	return ip, err == nil
 }
 
-// IsRuleOrIsolationOwner reports whether owner owns a rule's allow flows
-// or a pod's isolation flows: the flows whose counters are the policies'
+// IsRuleOrIsolationOwner reports whether owner owns a rule's flows or a
+// pod's isolation flows: the flows whose counters are the policies'
 // statistics.
 func IsRuleOrIsolationOwner(owner string) bool {
-	return strings.HasPrefix(owner, ownerRulePrefix) || strings.HasPrefix(owner, ownerIsolationPrefix)
+	return strings.HasPrefix(owner, ownerRulePrefix) || strings.HasPrefix(owner, ownerEstablishedPrefix) ||
+		strings.HasPrefix(owner, ownerIsolationPrefix)
 }

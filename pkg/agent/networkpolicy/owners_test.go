@@ -10,14 +10,16 @@ import (
 
 func TestParseOwners(t *testing.T) {
 	tests := []struct {
-		owner     string
-		uid       types.UID
-		dir       string
-		index     int
-		rule, iso bool
-		ip        string
+		owner       string
+		uid         types.UID
+		dir         string
+		index       int
+		rule, iso   bool
+		established bool
+		ip          string
 	}{
 		{owner: RuleOwnerPrefix("uid-1") + "in/0", uid: "uid-1", dir: "in", index: 0, rule: true},
+		{owner: ownerEstablishedPrefix + "uid-1/in/2", uid: "uid-1", dir: "in", index: 2, rule: true, established: true},
 		{owner: RuleOwnerPrefix("uid-2") + "out/3", uid: "uid-2", dir: "out", index: 3, rule: true},
 		{owner: RuleOwnerPrefix("uid-2") + "sideways/3"},
 		{owner: RuleOwnerPrefix("uid-2") + "in/-1"},
@@ -30,12 +32,10 @@ func TestParseOwners(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.owner, func(t *testing.T) {
-			uid, dir, index, ok := ParseRuleOwner(tt.owner)
+			r, ok := ParseRuleOwner(tt.owner)
 			assert.Equal(t, tt.rule, ok)
 			if tt.rule {
-				assert.Equal(t, tt.uid, uid)
-				assert.Equal(t, tt.dir, dir)
-				assert.Equal(t, tt.index, index)
+				assert.Equal(t, RuleOwner{PolicyUID: tt.uid, Direction: tt.dir, Index: tt.index, Established: tt.established}, r)
 			}
 			ip, ok := ParseIsolationOwner(tt.owner)
 			assert.Equal(t, tt.iso, ok)
@@ -45,6 +45,7 @@ func TestParseOwners(t *testing.T) {
 		})
 	}
 	assert.True(t, IsRuleOrIsolationOwner(RuleOwnerPrefix("u")+"in/0"))
+	assert.True(t, IsRuleOrIsolationOwner(ownerEstablishedPrefix+"u/in/0"))
 	assert.True(t, IsRuleOrIsolationOwner(IsolationOwner(netip.MustParseAddr("10.0.0.1"))))
 	assert.False(t, IsRuleOrIsolationOwner(ownerBase))
 }

@@ -132,6 +132,11 @@ var (
 	IngressRuleLabel = CTLabelField{Start: 32, End: 63}
 )
 
+// Match matches the field of a connection's label equal to v.
+func (f CTLabelField) Match(v uint64) of.MatchField {
+	return of.MatchCTLabelBits(f.Start, f.End-f.Start+1, v)
+}
+
 // Of extracts the field from the low 64 bits of a label (the fields
 // above all lie there).
 func (f CTLabelField) Of(low uint64) uint64 {

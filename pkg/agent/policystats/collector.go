@@ -140,14 +140,20 @@ func summarize(node string, deltas map[deltaKey]counters, policies []*controlpla
 	}
 	isolatedBy := map[controlplane.Direction]map[netip.Addr][]*controlplane.NetworkPolicy{}
 	for k, d := range deltas {
-		if uid, _, i, ok := networkpolicy.ParseRuleOwner(k.owner); ok {
-			p := byUID[uid]
-			if p == nil || i >= len(p.Rules) {
+		if r, ok := networkpolicy.ParseRuleOwner(k.owner); ok {
+			p := byUID[r.PolicyUID]
+			if p == nil || r.Index >= len(p.Rules) {
 				continue // realized since by another state; its counts are lost
 			}
-			dir, index := directionIndex(p, i)
+			dir, index := directionIndex(p, r.Index)
+			// The allow flows see the first packet of each connection, the
+			// established flow the rest.
+			s := cpv1beta1.TrafficStats{Packets: int64(d.packets), Bytes: int64(d.bytes)}
+			if !r.Established {
+				s.Sessions = int64(d.packets)
+			}
 			e := entry(p)
-			e.Rules = addRule(e.Rules, dir, index, cpv1beta1.TrafficStats{Sessions: int64(d.packets)})
+			e.Rules = addRule(e.Rules, dir, index, s)
 			continue
 		}
 		ip, ok := networkpolicy.ParseIsolationOwner(k.owner)

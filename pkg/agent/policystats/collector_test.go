@@ -104,7 +104,9 @@ func TestCollectorCountsRulesAndDrops(t *testing.T) {
 	egress1 := networkpolicy.RuleOwnerPrefix("u-web") + "out/1"
 	ingress2 := networkpolicy.RuleOwnerPrefix("u-web") + "in/2"
 	isolation := networkpolicy.IsolationOwner(netip.MustParseAddr("10.10.0.5"))
+	established0 := "networkpolicy/established/u-web/in/0"
 	sw.count(t, ingress0, 90, 3, 222)
+	sw.count(t, established0, 90, 30, 6000) // the rest of those 3 connections
 	sw.count(t, egress1, 50, 1, 74)
 	sw.count(t, isolation, 100, 2, 148) // ingress drops
 	sw.count(t, isolation, 60, 1, 60)   // egress drops
@@ -119,8 +121,8 @@ func TestCollectorCountsRulesAndDrops(t *testing.T) {
 	// Rule 2 of the policy is its second ingress rule (index 1); rule 1
 	// its first egress rule (index 0).
 	assert.Equal(t, []cpv1beta1.RuleTrafficStats{
-		{Direction: cpv1beta1.DirectionIn, Index: 0, Allowed: cpv1beta1.TrafficStats{Sessions: 3}},
-		{Direction: cpv1beta1.DirectionOut, Index: 0, Allowed: cpv1beta1.TrafficStats{Sessions: 1}},
+		{Direction: cpv1beta1.DirectionIn, Index: 0, Allowed: cpv1beta1.TrafficStats{Packets: 33, Bytes: 6222, Sessions: 3}},
+		{Direction: cpv1beta1.DirectionOut, Index: 0, Allowed: cpv1beta1.TrafficStats{Packets: 1, Bytes: 74, Sessions: 1}},
 	}, ps.Rules)
 	assert.Equal(t, cpv1beta1.TrafficStats{Packets: 3, Bytes: 208, Sessions: 3}, ps.Dropped)
 
@@ -133,8 +135,8 @@ func TestCollectorCountsRulesAndDrops(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, got.NetworkPolicies, 1)
 	assert.Equal(t, []cpv1beta1.RuleTrafficStats{
-		{Direction: cpv1beta1.DirectionIn, Index: 0, Allowed: cpv1beta1.TrafficStats{Sessions: 2}},
-		{Direction: cpv1beta1.DirectionIn, Index: 1, Allowed: cpv1beta1.TrafficStats{Sessions: 4}},
+		{Direction: cpv1beta1.DirectionIn, Index: 0, Allowed: cpv1beta1.TrafficStats{Packets: 2, Bytes: 148, Sessions: 2}},
+		{Direction: cpv1beta1.DirectionIn, Index: 1, Allowed: cpv1beta1.TrafficStats{Packets: 4, Bytes: 296, Sessions: 4}},
 	}, got.NetworkPolicies[0].Rules)
 	assert.Equal(t, cpv1beta1.TrafficStats{Packets: 1, Bytes: 74, Sessions: 1}, got.NetworkPolicies[0].Dropped)
 

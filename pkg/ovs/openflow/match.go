@@ -79,6 +79,20 @@ func MatchCTMark(value, mask uint32) MatchField {
 	return m
 }
 
+// MatchCTLabelBits matches bits ofs..ofs+nbits-1 of the connection's
+// 128-bit label (bit 0 the least significant) equal to value; the bits
+// must lie in the label's low 64.
+func MatchCTLabelBits(ofs, nbits int, value uint64) MatchField {
+	mask := (uint64(1)<<nbits - 1) << ofs
+	if nbits >= 64 {
+		mask = ^uint64(0) << ofs
+	}
+	v, m := make([]byte, 16), make([]byte, 16)
+	copy(v[8:], be(value<<ofs&mask, 8))
+	copy(m[8:], be(mask, 8))
+	return MatchField{Field: FieldCTLabel, Value: v, Mask: m}
+}
+
 // MatchConjID matches the conjunction id a conjunctive match resolved to.
 func MatchConjID(id uint32) MatchField {
 	return MatchField{Field: FieldConjID, Value: be(uint64(id), 4)}

@@ -168,6 +168,8 @@ func pipelineFlows() ([]Flow, []GroupEntry, []string) {
 		{Table: 60, Priority: 60, Match: []MatchField{MatchEthType(EthTypeARP), MatchARPSha(gw), {Field: FieldARPTha, Value: mac("00:00:00:00:00:01")},
 			MatchARPSpa(netip.MustParseAddr("10.0.0.2")), MatchEthSrc(gw), MatchEthDst(mac("ff:ff:ff:ff:ff:ff"))},
 			Actions: []Action{LoadReg{Field: FieldPktMark, Start: 0, End: 31, Value: 9}, Move{Src: Reg(2), Dst: FieldTunID, NBits: 32}, Resubmit{Table: 70}}},
+		{Table: 80, Priority: 211, Match: []MatchField{MatchCTState(CTEst, CTNew), MatchCTLabelBits(32, 32, 7), MatchEthType(EthTypeIPv4)},
+			Actions: []Action{Resubmit{Table: 70}}},
 		{Table: 70, Priority: 0},
 	}
 	groups := []GroupEntry{
@@ -191,6 +193,7 @@ func pipelineFlows() ([]Flow, []GroupEntry, []string) {
 		"cookie=0x0, table=60, priority=80,sctp,tp_dst=9 actions=LOCAL",
 		"cookie=0x0, table=60, priority=90,udp,tp_dst=0x1000/0xf000 actions=CONTROLLER:65535",
 		"cookie=0x0, table=70, priority=0 actions=drop",
+		"cookie=0x0, table=80, priority=211,ct_state=-new+est,ct_label=0x700000000/0xffffffff00000000,ip actions=resubmit(,70)",
 		"cookie=0x1000, table=10, priority=200,arp,in_port=3,arp_tpa=10.0.0.1,arp_op=1 actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],set_field:aa:bb:cc:dd:ee:ff->eth_src,set_field:2->arp_op,move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],set_field:aa:bb:cc:dd:ee:ff->arp_sha,move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],set_field:10.0.0.1->arp_spa,IN_PORT",
 		"cookie=0x2000, table=60, idle_timeout=300, priority=100,pkt_mark=0x5,ct_zone=65520,ct_mark=0x1/0xff,ip,tun_id=0x64,tun_src=192.168.0.1,tun_dst=192.168.0.2,nw_dst=10.10.0.0/24 actions=set_field:192.168.0.9->tun_dst,dec_ttl,group:5",
 	}
