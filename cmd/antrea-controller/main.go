@@ -27,6 +27,7 @@ import (
 	"github.com/ovs-cni/antrea/pkg/controller/config"
 	"github.com/ovs-cni/antrea/pkg/controller/networkpolicy"
 	"github.com/ovs-cni/antrea/pkg/kubeclient"
+	"github.com/ovs-cni/antrea/pkg/util/logfile"
 )
 
 // APIServiceName is the APIService the controller's API is registered as.
@@ -35,6 +36,7 @@ var APIServiceName = v1beta1.SchemeGroupVersion.Version + "." + v1beta1.GroupNam
 func main() {
 	var kubeconfig, configFile string
 	var verbosity int
+	var logOpts logfile.Options
 	server := apiserver.NewOptions()
 	cmd := &cobra.Command{
 		Use:           "antrea-controller",
@@ -46,6 +48,11 @@ func main() {
 			fs := flag.NewFlagSet("klog", flag.ContinueOnError)
 			klog.InitFlags(fs)
 			_ = fs.Set("v", fmt.Sprint(verbosity))
+			logFile, err := logfile.Setup(fs, logOpts)
+			if err != nil {
+				return err
+			}
+			defer logFile.Close()
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			defer klog.Flush()
@@ -76,6 +83,7 @@ func main() {
 	flags.StringVar(&configFile, "config", "", "the controller's configuration file (antrea-controller.conf); flags given explicitly win over it")
 	flags.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the API server (default: in-cluster); also used to delegate authentication and authorization")
 	flags.IntVarP(&verbosity, "v", "v", 0, "log verbosity")
+	logOpts.AddFlags(flags)
 	server.SecureServing.AddFlags(flags)
 	server.Authentication.AddFlags(flags)
 	server.Authorization.AddFlags(flags)

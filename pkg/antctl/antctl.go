@@ -1,6 +1,7 @@
 // Package antctl is the antctl CLI: `get` of the controller's computed
 // policies and groups (through the kube-apiserver) and of the local
-// agent's pods, flows and state (through its API socket), and `version`.
+// agent's pods, flows and state (through its API socket), `trace-packet`,
+// `supportbundle` and `version`.
 package antctl
 
 import (
@@ -85,7 +86,7 @@ local API socket (--agent-socket; root only).`,
 		newGetControlplane(o, "appliedtogroup", "appliedtogroups", []string{"atg"}),
 		newGetControlplane(o, "addressgroup", "addressgroups", []string{"ag"}),
 		newGetControllerInfo(o))
-	root.AddCommand(get, newVersion(o), newTracePacket(o))
+	root.AddCommand(get, newVersion(o), newTracePacket(o), newSupportBundle(o))
 	return root
 }
 
