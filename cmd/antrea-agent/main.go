@@ -19,11 +19,13 @@ import (
 	agentapi "github.com/ovs-cni/antrea/pkg/agent/apiserver"
 	"github.com/ovs-cni/antrea/pkg/agent/cniinstall"
 	"github.com/ovs-cni/antrea/pkg/agent/config"
+	"github.com/ovs-cni/antrea/pkg/util/logfile"
 )
 
 func main() {
 	var configFile string
 	var verbosity int
+	var logOpts logfile.Options
 	cmd := &cobra.Command{
 		Use:           "antrea-agent",
 		Short:         "The per-node agent of the antrea CNI: OVS bridge, pipeline, pods, tunnels",
@@ -33,6 +35,11 @@ func main() {
 			fs := flag.NewFlagSet("klog", flag.ContinueOnError)
 			klog.InitFlags(fs)
 			_ = fs.Set("v", fmt.Sprint(verbosity))
+			logFile, err := logfile.Setup(fs, logOpts)
+			if err != nil {
+				return err
+			}
+			defer logFile.Close()
 			cfg, err := config.Load(configFile)
 			if err != nil {
 				return err
@@ -40,11 +47,12 @@ func main() {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			defer klog.Flush()
-			return agent.Run(ctx, cfg)
+			return agent.Run(ctx, cfg, agent.Options{ConfigFile: configFile, LogFile: logOpts.Path})
 		},
 	}
 	cmd.Flags().StringVar(&configFile, "config", "/etc/antrea/antrea-agent.conf", "the agent's configuration file")
 	cmd.Flags().IntVarP(&verbosity, "v", "v", 0, "log verbosity")
+	logOpts.AddFlags(cmd.Flags())
 	cmd.AddCommand(newInstallCNICommand(), newHealthCommand())
 	if err := cmd.ExecuteContext(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, "antrea-agent:", err)

@@ -29,6 +29,7 @@ import (
 	"github.com/ovs-cni/antrea/pkg/controller/networkpolicy"
 	"github.com/ovs-cni/antrea/pkg/controller/stats"
 	"github.com/ovs-cni/antrea/pkg/kubeclient"
+	"github.com/ovs-cni/antrea/pkg/util/logfile"
 )
 
 // APIServiceNames are the APIServices the controller's API is registered
@@ -41,6 +42,7 @@ var APIServiceNames = []string{
 func main() {
 	var kubeconfig, configFile string
 	var verbosity int
+	var logOpts logfile.Options
 	server := apiserver.NewOptions()
 	cmd := &cobra.Command{
 		Use:           "antrea-controller",
@@ -52,6 +54,11 @@ func main() {
 			fs := flag.NewFlagSet("klog", flag.ContinueOnError)
 			klog.InitFlags(fs)
 			_ = fs.Set("v", fmt.Sprint(verbosity))
+			logFile, err := logfile.Setup(fs, logOpts)
+			if err != nil {
+				return err
+			}
+			defer logFile.Close()
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			defer klog.Flush()
@@ -82,6 +89,7 @@ func main() {
 	flags.StringVar(&configFile, "config", "", "the controller's configuration file (antrea-controller.conf); flags given explicitly win over it")
 	flags.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the API server (default: in-cluster); also used to delegate authentication and authorization")
 	flags.IntVarP(&verbosity, "v", "v", 0, "log verbosity")
+	logOpts.AddFlags(flags)
 	server.SecureServing.AddFlags(flags)
 	server.Authentication.AddFlags(flags)
 	server.Authorization.AddFlags(flags)

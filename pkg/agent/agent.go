@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -38,6 +39,7 @@ import (
 	"github.com/ovs-cni/antrea/pkg/agent/cniserver"
 	"github.com/ovs-cni/antrea/pkg/agent/config"
 	"github.com/ovs-cni/antrea/pkg/agent/networkpolicy"
+	"github.com/ovs-cni/antrea/pkg/agent/nodebundle"
 	"github.com/ovs-cni/antrea/pkg/agent/noderoute"
 	agentof "github.com/ovs-cni/antrea/pkg/agent/openflow"
 	"github.com/ovs-cni/antrea/pkg/agent/podconfig"
@@ -52,6 +54,8 @@ import (
 	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
 	"github.com/ovs-cni/antrea/pkg/ovs/ovsdb"
 	"github.com/ovs-cni/antrea/pkg/ovs/unixctl"
+	"github.com/ovs-cni/antrea/pkg/supportbundle"
+	"github.com/ovs-cni/antrea/pkg/version"
 )
 
 // Fixed port numbers of the tunnel and the gateway on the bridge.
@@ -66,8 +70,17 @@ const (
 	staleRoundsKey = "antrea-flow-stale-rounds"
 )
 
+// Options are how the agent was started, besides its configuration.
+type Options struct {
+	// ConfigFile is the file cfg was loaded from.
+	ConfigFile string
+	// LogFile is where the agent logs besides standard error (empty:
+	// nowhere else).
+	LogFile string
+}
+
 // Run starts the agent and blocks until ctx ends.
-func Run(ctx context.Context, cfg config.AgentConfig) error {
+func Run(ctx context.Context, cfg config.AgentConfig, opts Options) error {
 	started := time.Now()
 	// The agent's metrics, served at /metrics on its API socket.
 	registry := prometheus.NewRegistry()
@@ -407,7 +420,14 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 				}
 				return ip, nil
 			}}
-		if err := agentapi.Serve(ctx, cfg.APISocket, agentapi.Sources{NetworkPolicies: policies.LastRealized, Metrics: registry, Ready: readiness, Inspector: in}); err != nil {
+		bundle := nodebundle.Sources{Config: cfg, ConfigFile: opts.ConfigFile, LogFile: opts.LogFile, Version: version.Version,
+			Runner: supportbundle.ExecRunner{}, Inspector: in, NetworkPolicies: policies.LastRealized, Metrics: registry}
+		api := agentapi.Handler(agentapi.Sources{NetworkPolicies: policies.LastRealized, Metrics: registry, Ready: readiness,
+			Inspector: in, SupportBundle: bundle.Write})
+		if cfg.APIPort != 0 {
+			go serveSecureAPI(ctx, cfg, client, nodeIP, api)
+		}
+		if err := agentapi.ServeHandler(ctx, cfg.APISocket, api); err != nil {
 			klog.ErrorS(err, "The agent API stopped")
 		}
 	}()
@@ -434,6 +454,26 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 		}
 	}
 	return err
+}
+
+// serveSecureAPI serves the agent's API over HTTPS on apiPort, for antctl
+// from outside the node; without it the agent still runs (its local
+// socket serves the same).
+func serveSecureAPI(ctx context.Context, cfg config.AgentConfig, client kubernetes.Interface, nodeIP netip.Addr, api http.Handler) {
+	err := func() error {
+		authn, authz, err := agentapi.Delegated(ctx, client)
+		if err != nil {
+			return err
+		}
+		cert, err := agentapi.SelfSignedCertificate(cfg.NodeName, []net.IP{net.IP(nodeIP.AsSlice())})
+		if err != nil {
+			return err
+		}
+		return agentapi.SecureServer{Port: cfg.APIPort, Certificate: cert, Authenticator: authn, Authorizer: authz}.Serve(ctx, api)
+	}()
+	if err != nil {
+		klog.ErrorS(err, "The agent's HTTPS API is not served; antctl reaches this agent only on the node", "apiPort", cfg.APIPort)
+	}
 }
 
 // watchUninstall starts following the agent's DaemonSet when the agent

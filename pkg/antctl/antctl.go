@@ -1,6 +1,7 @@
 // Package antctl is the antctl CLI: `get` of the controller's computed
 // policies and groups (through the kube-apiserver) and of the local
-// agent's pods, flows and state (through its API socket), and `version`.
+// agent's pods, flows and state (through its API socket), `trace-packet`,
+// `supportbundle` and `version`.
 package antctl
 
 import (
@@ -89,7 +90,7 @@ local API socket (--agent-socket; root only).`,
 		newGetControlplane(o, v1beta1.SchemeGroupVersion, "addressgroup", "addressgroups", false, []string{"ag"}),
 		newGetControlplane(o, statsv1alpha1.SchemeGroupVersion, "networkpolicystats", "networkpolicystats", true, []string{"nps", "stats"}),
 		newGetControllerInfo(o))
-	root.AddCommand(get, newVersion(o), newTracePacket(o))
+	root.AddCommand(get, newVersion(o), newTracePacket(o), newSupportBundle(o))
 	return root
 }
 

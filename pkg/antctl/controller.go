@@ -1,6 +1,7 @@
 package antctl
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -49,57 +50,9 @@ func newGetControllerInfo(o *options) *cobra.Command {
 			}
 			ctx, cancel := o.context(cmd)
 			defer cancel()
-			info := ControllerInfo{APIService: v1beta1.SchemeGroupVersion.Version + "." + v1beta1.GroupName}
-			ac, err := aggregator.NewForConfig(cfg)
+			info, err := getControllerInfo(ctx, cfg)
 			if err != nil {
 				return err
-			}
-			svc, err := ac.ApiregistrationV1().APIServices().Get(ctx, info.APIService, metav1.GetOptions{})
-			if err != nil {
-				return fmt.Errorf("APIService %s: %w", info.APIService, err)
-			}
-			for _, c := range svc.Status.Conditions {
-				if c.Type == "Available" {
-					info.Available = c.Status == "True"
-					if !info.Available {
-						info.AvailableReason = c.Reason + ": " + c.Message
-					}
-				}
-			}
-			kc, err := kubernetes.NewForConfig(cfg)
-			if err != nil {
-				return err
-			}
-			pods, err := kc.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "app=antrea,component=antrea-controller"})
-			if err != nil {
-				return fmt.Errorf("list antrea-controller pods: %w", err)
-			}
-			for _, p := range pods.Items {
-				cp := ControllerPod{Name: p.Name, Node: p.Spec.NodeName, Ready: podReady(&p)}
-				for _, c := range p.Status.ContainerStatuses {
-					cp.Restarts += c.RestartCount
-					cp.Image = c.Image
-				}
-				info.Pods = append(info.Pods, cp)
-			}
-			if info.Available {
-				client, err := rest.UnversionedRESTClientFor(withJSON(cfg))
-				if err != nil {
-					return err
-				}
-				for res, n := range map[string]*int{"networkpolicies": &info.NetworkPolicies, "appliedtogroups": &info.AppliedToGroups, "addressgroups": &info.AddressGroups} {
-					body, err := client.Get().AbsPath("/apis/" + v1beta1.SchemeGroupVersion.String() + "/" + res).DoRaw(ctx)
-					if err != nil {
-						return fmt.Errorf("list %s: %w", res, err)
-					}
-					var list struct {
-						Items []json.RawMessage `json:"items"`
-					}
-					if err := json.Unmarshal(body, &list); err != nil {
-						return fmt.Errorf("decode %s: %w", res, err)
-					}
-					*n = len(list.Items)
-				}
 			}
 			if o.output == "json" {
 				return writeJSON(cmd.OutOrStdout(), info)
@@ -140,4 +93,63 @@ func sortTables(entries []string) {
 		return n
 	}
 	sort.Slice(entries, func(i, j int) bool { return num(entries[i]) < num(entries[j]) })
+}
+
+// getControllerInfo asks the API server about the controller: its
+// APIService, its pods, and (when its API is available) how many policies
+// and groups it serves.
+func getControllerInfo(ctx context.Context, cfg *rest.Config) (*ControllerInfo, error) {
+	info := ControllerInfo{APIService: v1beta1.SchemeGroupVersion.Version + "." + v1beta1.GroupName}
+	ac, err := aggregator.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := ac.ApiregistrationV1().APIServices().Get(ctx, info.APIService, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("APIService %s: %w", info.APIService, err)
+	}
+	for _, c := range svc.Status.Conditions {
+		if c.Type == "Available" {
+			info.Available = c.Status == "True"
+			if !info.Available {
+				info.AvailableReason = c.Reason + ": " + c.Message
+			}
+		}
+	}
+	kc, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	pods, err := kc.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "app=antrea,component=antrea-controller"})
+	if err != nil {
+		return nil, fmt.Errorf("list antrea-controller pods: %w", err)
+	}
+	for _, p := range pods.Items {
+		cp := ControllerPod{Name: p.Name, Node: p.Spec.NodeName, Ready: podReady(&p)}
+		for _, c := range p.Status.ContainerStatuses {
+			cp.Restarts += c.RestartCount
+			cp.Image = c.Image
+		}
+		info.Pods = append(info.Pods, cp)
+	}
+	if info.Available {
+		client, err := rest.UnversionedRESTClientFor(withJSON(cfg))
+		if err != nil {
+			return nil, err
+		}
+		for res, n := range map[string]*int{"networkpolicies": &info.NetworkPolicies, "appliedtogroups": &info.AppliedToGroups, "addressgroups": &info.AddressGroups} {
+			body, err := client.Get().AbsPath("/apis/" + v1beta1.SchemeGroupVersion.String() + "/" + res).DoRaw(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("list %s: %w", res, err)
+			}
+			var list struct {
+				Items []json.RawMessage `json:"items"`
+			}
+			if err := json.Unmarshal(body, &list); err != nil {
+				return nil, fmt.Errorf("decode %s: %w", res, err)
+			}
+			*n = len(list.Items)
+		}
+	}
+	return &info, nil
 }

@@ -158,6 +158,11 @@ func TestAntreaRBAC(t *testing.T) {
 		{agent, "create", "nodestatssummaries.controlplane.antrea.io", nil, "yes"},
 		{agent, "create", "networkpolicies.controlplane.antrea.io", []string{"-n", "default"}, "no"},
 		{"system:serviceaccount:default:default", "create", "nodestatssummaries.controlplane.antrea.io", nil, "no"},
+		// Its HTTPS API delegates authentication and authorization.
+		{agent, "create", "tokenreviews.authentication.k8s.io", nil, "yes"},
+		{agent, "create", "subjectaccessreviews.authorization.k8s.io", nil, "yes"},
+		{agent, "get", "configmaps/extension-apiserver-authentication", []string{"-n", "kube-system"}, "yes"},
+		{agent, "get", "configmaps/coredns", []string{"-n", "kube-system"}, "no"},
 		{controller, "list", "secrets", []string{"--all-namespaces"}, "no"},
 		{controller, "create", "networkpolicies.networking.k8s.io", []string{"-n", "default"}, "no"},
 		{controller, "update", "apiservices.apiregistration.k8s.io/v1.apps", nil, "no"},

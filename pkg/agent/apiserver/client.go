@@ -14,20 +14,31 @@ import (
 	"github.com/ovs-cni/antrea/pkg/agent/policysync"
 )
 
-// Client reads the API of the agent whose socket it is given.
+// Client reads the API of one agent: on its unix socket, or over HTTPS
+// from another machine.
 type Client struct {
-	socket string
-	http   *http.Client
+	// base is the URL the paths are appended to; where names the agent
+	// in errors (the socket, or the address).
+	base  string
+	where string
+	http  *http.Client
 }
 
 // NewClient returns a client of the agent API at the unix socket path.
 func NewClient(socket string) *Client {
-	return &Client{socket: socket, http: &http.Client{Transport: &http.Transport{
+	return &Client{base: "http://agent", where: socket, http: &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", socket)
 		},
 	}}}
+}
+
+// NewRemoteClient returns a client of the agent API served at base
+// (https://ADDRESS:PORT) through transport, which authenticates the
+// client (see ServeSecure).
+func NewRemoteClient(base string, transport http.RoundTripper) *Client {
+	return &Client{base: strings.TrimSuffix(base, "/"), where: base, http: &http.Client{Transport: transport}}
 }
 
 // NetworkPolicies returns what the agent last realized.
@@ -110,27 +121,52 @@ func (c *Client) get(ctx context.Context, path string, into any) error {
 		return err
 	}
 	if err := json.Unmarshal(body, into); err != nil {
-		return fmt.Errorf("agent API %s on %s: decode: %w", path, c.socket, err)
+		return fmt.Errorf("agent API %s on %s: decode: %w", path, c.where, err)
 	}
 	return nil
 }
 
 func (c *Client) raw(ctx context.Context, path string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent"+path, nil)
+	resp, err := c.do(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("agent API %s on %s: read: %w", path, c.where, err)
+	}
+	return body, nil
+}
+
+// do sends a GET of path and returns the answer when it is 200 OK; the
+// caller closes its body.
+func (c *Client) do(ctx context.Context, path string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
 	if err != nil {
 		return nil, err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("agent API %s on %s: %w", path, c.socket, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("agent API %s on %s: read: %w", path, c.socket, err)
+		return nil, fmt.Errorf("agent API %s on %s: %w", path, c.where, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("agent API %s on %s: %s: %s", path, c.socket, resp.Status, strings.TrimSpace(string(body)))
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return nil, fmt.Errorf("agent API %s on %s: %s: %s", path, c.where, resp.Status, errorMessage(body))
 	}
-	return body, nil
+	return resp, nil
+}
+
+// errorMessage is the message of an error answer: the text, or the
+// message of a Kubernetes Status (the HTTPS API's 401 and 403).
+func errorMessage(body []byte) string {
+	var status struct {
+		Kind    string `json:"kind"`
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(body, &status) == nil && status.Kind == "Status" && status.Message != "" {
+		return status.Message
+	}
+	return strings.TrimSpace(string(body))
 }

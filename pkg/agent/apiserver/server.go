@@ -1,6 +1,9 @@
-// Package apiserver is the agent's local API: plain HTTP with JSON bodies
-// on a unix socket that only root can open (mode 0600), for antctl on the
-// node and for tests. Being local, it needs no certificates or tokens.
+// Package apiserver is the agent's API: plain HTTP with JSON bodies on a
+// unix socket that only root can open (mode 0600), for antctl on the node,
+// the probes and tests; being local, it needs no certificates or tokens.
+// The same paths are also served over HTTPS on a TCP port (secure.go) to
+// clients the kube-apiserver authenticates and authorizes, for antctl
+// from outside the node.
 package apiserver
 
 import (
@@ -40,6 +43,8 @@ type Sources struct {
 	Ready func() error
 	// Inspector, when not nil, serves the inspection paths (antctl).
 	Inspector Inspector
+	// SupportBundle, when not nil, serves PathSupportBundle.
+	SupportBundle BundleFunc
 }
 
 // Handler serves the API's paths from src.
@@ -68,6 +73,9 @@ func Handler(src Sources) http.Handler {
 	if src.Inspector != nil {
 		handleInspect(mux, src.Inspector)
 	}
+	if src.SupportBundle != nil {
+		handleBundle(mux, src.SupportBundle)
+	}
 	if src.Metrics != nil {
 		mux.Handle("GET "+PathMetrics, promhttp.HandlerFor(src.Metrics, promhttp.HandlerOpts{ErrorLog: promErrorLog{}}))
 	}
@@ -91,11 +99,17 @@ func writeJSON(w http.ResponseWriter, v any) {
 // Serve serves src on the unix socket at path until ctx ends, then
 // removes the socket.
 func Serve(ctx context.Context, path string, src Sources) error {
+	return ServeHandler(ctx, path, Handler(src))
+}
+
+// ServeHandler serves h on the unix socket at path until ctx ends, then
+// removes the socket.
+func ServeHandler(ctx context.Context, path string, h http.Handler) error {
 	lis, err := unixsock.Listen(path)
 	if err != nil {
 		return fmt.Errorf("agent API: %w", err)
 	}
-	srv := &http.Server{Handler: Handler(src), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)

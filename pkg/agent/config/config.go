@@ -62,6 +62,12 @@ type AgentConfig struct {
 	// APISocket is where the agent serves its local API (antctl on the
 	// node): a unix socket only root can open.
 	APISocket string `json:"apiSocket"`
+	// APIPort is the TCP port on every address of the node where the
+	// agent serves the same API over HTTPS to authenticated and
+	// authorized clients (antctl from outside the node), with
+	// authentication and authorization delegated to the kube-apiserver.
+	// 0 turns it off.
+	APIPort int `json:"apiPort"`
 	// CNIConfDir and CNIBinDir are where the agent installs its CNI
 	// config and the antrea-cni binary (what the install-cni init
 	// container does in the manifest).
@@ -106,6 +112,9 @@ func (c AgentConfig) ProxyEnabled() bool {
 	return c.AntreaProxy.Enable == nil || *c.AntreaProxy.Enable
 }
 
+// DefaultAPIPort is the agent's HTTPS API port (apiPort).
+const DefaultAPIPort = 10350
+
 // Default returns the configuration with every default filled in.
 func Default() AgentConfig {
 	return AgentConfig{
@@ -118,6 +127,7 @@ func Default() AgentConfig {
 		ServiceCIDR:     "10.96.0.0/12",
 		CNISocket:       "/var/run/antrea/cni.sock",
 		APISocket:       "/var/run/antrea/agent.sock",
+		APIPort:         DefaultAPIPort,
 		CNIConfDir:      "/etc/cni/net.d",
 		CNIBinDir:       "/opt/cni/bin",
 		StateDir:        "/var/lib/antrea",
@@ -169,6 +179,8 @@ func (c AgentConfig) Validate() error {
 		return fmt.Errorf("apiSocket: must not be empty")
 	case c.APISocket == c.CNISocket:
 		return fmt.Errorf("apiSocket %q: must differ from cniSocket", c.APISocket)
+	case c.APIPort < 0 || c.APIPort > 65535:
+		return fmt.Errorf("apiPort %d: must be 0 (off) or a TCP port", c.APIPort)
 	case c.OVSRunDir == "":
 		return fmt.Errorf("ovsRunDir: must not be empty")
 	case c.StateDir == "":

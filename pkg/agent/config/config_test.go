@@ -31,7 +31,12 @@ func TestLoad(t *testing.T) {
 			assert.Equal(t, 0, c.DefaultMTU)
 			assert.Equal(t, "/var/run/antrea/agent.sock", c.APISocket)
 			assert.Equal(t, OVSManagedByContainer, c.OVSManagedBy)
+			assert.Equal(t, 10350, c.APIPort)
 		}},
+		{"api port off", "nodeName: n1\napiPort: 0\n", "", func(t *testing.T, c AgentConfig) {
+			assert.Equal(t, 0, c.APIPort)
+		}},
+		{"bad api port", "nodeName: n1\napiPort: 70000\n", "apiPort 70000: must be 0 (off) or a TCP port", nil},
 		{"netdev geneve", "nodeName: n1\novsDatapathType: netdev\ntunnelType: geneve\ndefaultMTU: 1450\n", "", func(t *testing.T, c AgentConfig) {
 			assert.Equal(t, DatapathNetdev, c.OVSDatapathType)
 			assert.Equal(t, TunnelGeneve, c.TunnelType)

@@ -17,7 +17,8 @@ func newAntctlCommand(g *globals) *cobra.Command {
 		Use:   "antctl [--node NODE] -- ARGS...",
 		Short: "Run antctl against the lab: as cluster admin, and with --node against that node's agent",
 		Example: `  antrea-lab antctl -- get networkpolicy
-  antrea-lab antctl --node node-1 -- get ovsflows -p default/web-0`,
+  antrea-lab antctl --node node-1 -- get ovsflows -p default/web-0
+  antrea-lab antctl -- supportbundle --dir /tmp/bug`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			lab, st, err := g.state()
 			if err != nil {

@@ -97,6 +97,7 @@ var NodePrivatePaths = []string{
 	"/var/run/antrea",
 	"/var/lib/antrea",
 	"/var/run/openvswitch",
+	"/var/log/antrea",
 }
 
 // NodeRoot is the folder below which a node keeps its NodePrivatePaths.
