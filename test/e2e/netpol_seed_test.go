@@ -83,7 +83,8 @@ func TestNetworkPolicySeedExample(t *testing.T) {
 		`nw_src=` + regexp.QuoteMeta(ips["app-local"]) + ` actions=.*conjunction\(` + id + `,1/3\)`,
 		fmt.Sprintf(`reg1=0x%x actions=.*conjunction\(%s,2/3\)`, mustAtoi(t, webPort), id),
 		`tcp,tp_dst=8080 actions=.*conjunction\(` + id + `,3/3\)`,
-		`priority=90,conj_id=` + id + `,ip actions=resubmit\(,105\)`,
+		// The allow flow leaves the rule's id (its conj_id) in reg6.
+		fmt.Sprintf(`priority=90,conj_id=%s,ip actions=set_field:0x%x->reg6,resubmit\(,105\)`, id, mustAtoi(t, id)),
 	} {
 		assert.Regexp(t, want, flows, "table 90 on node-2")
 	}

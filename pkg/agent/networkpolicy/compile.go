@@ -62,6 +62,9 @@ func RuleOwnerPrefix(uid types.UID) string { return ownerRulePrefix + string(uid
 // allocated, so that a rule keeps its id from one compile to the next.
 type Compiler struct {
 	ids *idalloc.Allocator
+	// lastRules maps the rule ids of the last compile to their rule
+	// owners.
+	lastRules map[uint32]string
 	// lastClauses is how many clause flows the last compile had, to size
 	// the next one's maps.
 	lastClauses int
@@ -97,15 +100,22 @@ func (c *Compiler) Compile(s *State) map[string][]of.Flow {
 // as the FlowSyncer's SyncAllKeyed takes them.
 func (c *Compiler) CompileKeyed(s *State) map[string]map[string]of.Flow {
 	c.ids.Begin()
-	b := &builder{c: c, s: s, owners: map[string]map[string]of.Flow{}, clauses: make(map[string]*clauseFlow, c.lastClauses)}
+	b := &builder{c: c, s: s, owners: map[string]map[string]of.Flow{}, clauses: make(map[string]*clauseFlow, c.lastClauses),
+		singles: map[string]*singleFlow{}, rules: map[uint32]string{}}
 	b.base()
 	policies := append([]*controlplane.NetworkPolicy(nil), s.Policies...)
 	sort.Slice(policies, func(i, j int) bool { return policies[i].UID < policies[j].UID })
 	for _, p := range policies {
 		b.policy(p)
 	}
+	c.lastRules = b.rules
 	return b.result()
 }
+
+// RuleOwners maps the rule ids of the last compile (the values the allow
+// flows load into IngressRuleReg and EgressRuleReg) to their rule owners
+// (networkpolicy/rule/<uid>/<in|out>/<index>).
+func (c *Compiler) RuleOwners() map[uint32]string { return c.lastRules }
 
 // ReleaseUnusedIDs frees the conjunction ids that the last Compile did not
 // use, for reuse by later compiles. Call it once the flows of that compile
@@ -127,11 +137,22 @@ type clauseFlow struct {
 	conj map[of.Conjunction]bool
 }
 
+// singleFlow is the allow flow of rules of one clause that share a match
+// (e.g. two rules that allow everything into one pod).
+type singleFlow struct {
+	flow   of.Flow // without the rule id
+	reg    agentof.RegField
+	id     uint32 // the lowest id of the rules
+	owners []string
+}
+
 type builder struct {
 	c       *Compiler
 	s       *State
 	owners  map[string]map[string]of.Flow // owner -> key -> flow
 	clauses map[string]*clauseFlow        // key -> flow
+	singles map[string]*singleFlow        // key -> flow
+	rules   map[uint32]string             // rule id -> owner
 }
 
 func ipMatch() of.MatchField { return of.MatchEthType(of.EthTypeIPv4) }
@@ -148,6 +169,21 @@ func (b *builder) addKeyed(owner, k string, f of.Flow) {
 		b.owners[owner] = m
 	}
 	m[k] = f
+}
+
+// addSingle adds the allow flow f of a rule of one clause, whose id is id.
+// Rules whose flows have the same match share one flow (OVS knows a flow
+// by table, priority and match), which loads the lowest of their ids: any
+// of them allows the packet.
+func (b *builder) addSingle(owner string, f of.Flow, reg agentof.RegField, id uint32) {
+	k := f.Key()
+	sf := b.singles[k]
+	if sf == nil {
+		sf = &singleFlow{flow: f, reg: reg, id: id}
+		b.singles[k] = sf
+	}
+	sf.id = min(sf.id, id)
+	sf.owners = append(sf.owners, owner)
 }
 
 func (b *builder) addClause(table uint8, match []of.MatchField, c of.Conjunction) {
@@ -387,13 +423,20 @@ func (b *builder) conjunction(uid types.UID, dir string, idx int, sig string, t 
 		}
 	}
 	owner := fmt.Sprintf("%s%s/%d", RuleOwnerPrefix(uid), dir, idx)
+	// Every allow flow leaves the rule's id in its direction's register.
+	id := b.c.ids.Get(fmt.Sprintf("%s/%s/%d/%s", uid, dir, idx, sig))
+	b.rules[id] = owner
+	ruleReg := agentof.IngressRuleReg
+	if dir == "out" {
+		ruleReg = agentof.EgressRuleReg
+	}
 	if len(clauses) == 1 {
 		for _, m := range clauses[0] {
-			b.add(owner, of.Flow{Table: t.ID, Priority: PriorityRuleAllow, Match: m, Actions: allow})
+			b.addSingle(owner, of.Flow{Table: t.ID, Priority: PriorityRuleAllow, Match: m, Actions: allow}, ruleReg, id)
 		}
 		return
 	}
-	id := b.c.ids.Get(fmt.Sprintf("%s/%s/%d/%s", uid, dir, idx, sig))
+	allow = append([]of.Action{ruleReg.Load(id)}, allow...)
 	for i, c := range clauses {
 		for _, m := range c {
 			b.addClause(t.ID, m, of.Conjunction{ID: id, Clause: uint8(i + 1), NClauses: uint8(len(clauses))})
@@ -404,6 +447,13 @@ func (b *builder) conjunction(uid types.UID, dir string, idx int, sig string, t 
 }
 
 func (b *builder) result() map[string]map[string]of.Flow {
+	for k, sf := range b.singles {
+		f := sf.flow
+		f.Actions = append([]of.Action{sf.reg.Load(sf.id)}, f.Actions...)
+		for _, owner := range sf.owners {
+			b.addKeyed(owner, k, f)
+		}
+	}
 	b.c.lastClauses = len(b.clauses)
 	perTable := map[uint8]int{}
 	for _, cf := range b.clauses {

@@ -20,13 +20,13 @@
 //	  priority=100,ip,nw_src=192.168.0.0/17           actions=conjunction(7,1/3)   (ipBlock minus except)
 //	  priority=100,ip,reg1=0x3                        actions=conjunction(7,2/3)   applied-to pods, by output port
 //	  priority=100,tcp,tp_dst=8080                    actions=conjunction(7,3/3)   ports
-//	  priority=90,conj_id=7,ip                        actions=resubmit(,105)       allow
+//	  priority=90,conj_id=7,ip                        actions=load:7->reg6,resubmit(,105)  allow
 //
 //	table=50 (EgressRule), for an egress rule with conjunction id 8:
 //	  priority=100,ip,nw_src=10.10.0.3                actions=conjunction(8,1/3)   applied-to pods, by source IP
 //	  priority=100,ip,nw_dst=10.20.0.0/16             actions=conjunction(8,2/3)   destinations
 //	  priority=100,udp,tp_dst=53                      actions=conjunction(8,3/3)   ports
-//	  priority=90,conj_id=8,ip                        actions=resubmit(,70)        allow
+//	  priority=90,conj_id=8,ip                        actions=load:8->reg5,resubmit(,70)   allow
 //
 // Applied-to pods are those of the policy's AppliedToGroups that run on
 // this node and have an OVS port (State.LocalPods); ingress matches them
@@ -36,7 +36,9 @@
 // A rule with no peers (an empty NetworkPolicyPeer: any address) has no
 // peer clause, a rule with no ports no port clause. A rule with neither is
 // a single clause, which OVS cannot conjoin: it becomes one allow flow per
-// pod at the allow priority (priority=90,ip,reg1=0x3 actions=resubmit(,105)).
+// pod at the allow priority (priority=90,ip,reg1=0x3 actions=load:<id>->reg6,
+// resubmit(,105)).
+//
 // A peer that names groups or blocks that resolve to no address allows
 // nothing (fail closed), and so does a rule whose ports all fail to
 // resolve. Services with no port match the protocol only.
@@ -66,6 +68,16 @@
 // Conjunction ids are stable per (policy UID, rule index, resolved ports)
 // and come from an allocator that reuses ids freed by earlier compiles;
 // an id freed by a Realize is reused only after that Realize succeeded.
+//
+// # Rule ids
+//
+// Every rule has an id from the conjunction id allocator (a conjunctive
+// rule's id is its conjunction id), and its allow flows load it into
+// IngressRuleReg (reg6) or EgressRuleReg (reg5), so that a packet carries
+// the rule that allowed it. Single-clause allow flows of several rules can
+// have the same match (two policies that allow everything into one pod);
+// OVS knows one flow per match, so they share one flow that loads the
+// lowest of their ids.
 //
 // # Isolation
 //

@@ -22,6 +22,12 @@ type Reconciler struct {
 	mu       sync.Mutex
 	flows    Flows
 	compiler *Compiler
+
+	// rules maps the rule ids of the installed flows to their rule
+	// owners (guarded by rulesMu, so that reading it never waits for a
+	// bundle).
+	rulesMu sync.Mutex
+	rules   map[uint32]string
 }
 
 // NewReconciler returns a reconciler that installs through flows, with
@@ -53,6 +59,33 @@ func (r *Reconciler) Realize(ctx context.Context, s *State) error {
 	if err := r.flows.SyncAllKeyed(ctx, agentof.CategoryPolicy, desired); err != nil {
 		return err
 	}
+	r.rulesMu.Lock()
+	r.rules = r.compiler.RuleOwners()
+	r.rulesMu.Unlock()
 	r.compiler.ReleaseUnusedIDs()
 	return nil
+}
+
+// RuleOwner returns the owner (networkpolicy/rule/<uid>/<in|out>/<index>)
+// of the rule whose installed allow flows load id into IngressRuleReg or
+// EgressRuleReg.
+func (r *Reconciler) RuleOwner(id uint32) (string, bool) {
+	r.rulesMu.Lock()
+	defer r.rulesMu.Unlock()
+	owner, ok := r.rules[id]
+	return owner, ok
+}
+
+// ParseRuleOwner splits a rule owner into the policy's UID, its direction
+// ("in" or "out") and the rule's index.
+func ParseRuleOwner(owner string) (uid, dir, index string, ok bool) {
+	rest, ok := strings.CutPrefix(owner, ownerRulePrefix)
+	if !ok {
+		return "", "", "", false
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) != 3 {
+		return "", "", "", false
+	}
+	return parts[0], parts[1], parts[2], true
 }

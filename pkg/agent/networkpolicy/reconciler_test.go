@@ -137,7 +137,7 @@ func TestRealizeMovesConjunctionsAtomically(t *testing.T) {
 	b.take()
 	require.NoError(t, r.Realize(ctx, s))
 	assert.Equal(t, 1, b.calls)
-	assert.Contains(t, strings.Join(b.take(), "\n"), "conj_id=0x1,dl_type=0x800 actions=resubmit(,105)")
+	assert.Contains(t, strings.Join(b.take(), "\n"), "conj_id=0x1,dl_type=0x800 actions=load:0x1->NXM_NX_REG6[0..31],resubmit(,105)")
 }
 
 func TestRealizeReportsErrorsAndRetries(t *testing.T) {
@@ -164,4 +164,35 @@ func TestRealizeLeavesOtherOwners(t *testing.T) {
 	r := NewReconciler(syncer)
 	require.NoError(t, r.Realize(ctx, &State{NodeName: node, AppliedToGroups: map[string]*controlplane.AppliedToGroup{}}))
 	assert.Equal(t, []string{ownerBase, "node/node-2"}, syncer.Owners())
+}
+
+func TestRuleOwnerFollowsTheInstalledFlows(t *testing.T) {
+	ctx := context.Background()
+	b := &bundles{}
+	r := NewReconciler(agentof.NewFlowSyncer(b, 1))
+	_, ok := r.RuleOwner(1)
+	assert.False(t, ok, "nothing realized yet")
+
+	require.NoError(t, r.Realize(ctx, goldenCases()["seed_example"]))
+	owner, ok := r.RuleOwner(1)
+	require.True(t, ok)
+	assert.Equal(t, ownerRulePrefix+"uid-web/in/0", owner)
+	uid, dir, index, ok := ParseRuleOwner(owner)
+	require.True(t, ok)
+	assert.Equal(t, []string{"uid-web", "in", "0"}, []string{uid, dir, index})
+
+	// A failed Realize leaves the mapping of the flows still installed.
+	b.fail = errors.New("switch gone")
+	require.Error(t, r.Realize(ctx, state(nil, nil, nil)))
+	owner, ok = r.RuleOwner(1)
+	assert.True(t, ok)
+	assert.Equal(t, ownerRulePrefix+"uid-web/in/0", owner)
+
+	b.fail = nil
+	require.NoError(t, r.Realize(ctx, state(nil, nil, nil)))
+	_, ok = r.RuleOwner(1)
+	assert.False(t, ok, "the rule is gone")
+
+	_, _, _, ok = ParseRuleOwner(ownerIsolationPrefix + "10.10.0.3")
+	assert.False(t, ok)
 }

@@ -84,6 +84,8 @@ func TableName(id uint8) string {
 //	reg3         EndpointIPReg: the endpoint a Service connection goes to (session affinity)
 //	reg4[0..15]  EndpointPortField: its port
 //	reg4[16]     AffinityHitBit: a learned session affinity flow chose the endpoint
+//	reg5         EgressRuleReg: id of the egress NetworkPolicy rule that allowed the packet
+//	reg6         IngressRuleReg: id of the ingress NetworkPolicy rule that allowed the packet
 //	ct_mark 0x20 GatewayCTMark: the connection was initiated through the gateway
 //	ct zone 65520 CTZone: the zone of all pod traffic
 //	ct zone 65521 SNATCTZone: the source NAT of hairpin connections
@@ -101,6 +103,12 @@ var (
 	EndpointIPReg     = RegField{Reg: 3, Start: 0, End: 31}
 	EndpointPortField = RegField{Reg: 4, Start: 0, End: 15}
 	AffinityHitBit    = RegField{Reg: 4, Start: 16, End: 16}
+
+	// The allow flows of NetworkPolicy rules load their rule's id (its
+	// conjunction id) here, so that what comes later can tell which rule
+	// allowed the packet. 0: none did.
+	EgressRuleReg  = RegField{Reg: 5, Start: 0, End: 31}
+	IngressRuleReg = RegField{Reg: 6, Start: 0, End: 31}
 )
 
 // Values of PortTypeField.
