@@ -230,6 +230,7 @@ func TestSeedExampleShape(t *testing.T) {
 		"table=90,priority=100,dl_type=0x800,nw_proto=6,tcp_dst=8080 actions=conjunction(1,3/3)",
 		"table=90,priority=90,conj_id=0x1,dl_type=0x800 actions=load:0x1->NXM_NX_REG6[0..31],resubmit(,105)",
 		"table=100,priority=100,reg1=0x3,dl_type=0x800 actions=drop",
+		"table=100,priority=101,reg1=0x3,reg0=0x40000/0x40000,dl_type=0x800 actions=CONTROLLER",
 		"table=90,priority=205,reg0=0x1/0xffff,dl_type=0x800,nw_src=10.10.0.1 actions=resubmit(,105)",
 		"table=50,priority=210,ct_state=-new+est,dl_type=0x800 actions=resubmit(,70)",
 	} {
@@ -268,7 +269,7 @@ func TestUnresolvedPeersAllowNothing(t *testing.T) {
 	}
 	sort.Strings(owners)
 	assert.Equal(t, []string{ownerBase, ownerIsolationPrefix + "10.10.0.3"}, owners)
-	assert.Len(t, flows[ownerIsolationPrefix+"10.10.0.3"], 2, "isolated in both directions")
+	assert.Len(t, flows[ownerIsolationPrefix+"10.10.0.3"], 4, "isolated in both directions, each drop with its Traceflow report")
 }
 
 func TestAllowFlowsCarryTheRuleID(t *testing.T) {

@@ -80,6 +80,9 @@ func TableName(id uint8) string {
 //	reg0[16]     OutputKnownBit: L2 forwarding found the output port (in reg1)
 //	reg0[17]     HairpinBit: a pod's packet to itself through a Service (or its reply),
 //	             source-NATed to HairpinVirtualIP; it leaves by IN_PORT
+//	reg0[18]     TraceflowBit: a Traceflow packet (set by the agent's packet-out, or on
+//	             arrival from the tunnel by a Traceflow's receive flow); final points send it
+//	             to the agent
 //	reg1         OutputPortReg: the ofport to output to
 //	reg3         EndpointIPReg: the endpoint a Service connection goes to (session affinity)
 //	reg4[0..15]  EndpointPortField: its port
@@ -98,6 +101,7 @@ var (
 	PortTypeField  = RegField{Reg: 0, Start: 0, End: 15}
 	OutputKnownBit = RegField{Reg: 0, Start: 16, End: 16}
 	HairpinBit     = RegField{Reg: 0, Start: 17, End: 17}
+	TraceflowBit   = RegField{Reg: 0, Start: 18, End: 18}
 	OutputPortReg  = RegField{Reg: 1, Start: 0, End: 31}
 
 	EndpointIPReg     = RegField{Reg: 3, Start: 0, End: 31}
@@ -105,8 +109,8 @@ var (
 	AffinityHitBit    = RegField{Reg: 4, Start: 16, End: 16}
 
 	// The allow flows of NetworkPolicy rules load their rule's id (its
-	// conjunction id) here, so that what comes later can tell which rule
-	// allowed the packet. 0: none did.
+	// conjunction id) here, so that what comes later (a Traceflow's
+	// packet-in) can tell which rule allowed the packet. 0: none did.
 	EgressRuleReg  = RegField{Reg: 5, Start: 0, End: 31}
 	IngressRuleReg = RegField{Reg: 6, Start: 0, End: 31}
 )

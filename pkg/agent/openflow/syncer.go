@@ -32,6 +32,8 @@ const (
 	CategoryNode    = 3
 	CategoryPolicy  = 4
 	CategoryService = 5
+	// CategoryTraceflow: the flows of the running Traceflows.
+	CategoryTraceflow = 6
 )
 
 // FlowSyncer keeps what is installed in the bridge, per owner (e.g.
