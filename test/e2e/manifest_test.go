@@ -130,7 +130,8 @@ func TestAntreaDeployedFromManifest(t *testing.T) {
 
 // TestAntreaRBAC checks the manifest's least privilege with the API
 // server's own authorizer: the agent cannot read Secrets or write
-// NetworkPolicies, the controller cannot touch other APIServices.
+// NetworkPolicies, the controller cannot touch other APIServices, both
+// write only the status of Traceflows.
 func TestAntreaRBAC(t *testing.T) {
 	l := antreaLab
 	const agent = "system:serviceaccount:kube-system:antrea-agent"
@@ -152,11 +153,18 @@ func TestAntreaRBAC(t *testing.T) {
 		{agent, "watch", "endpointslices.discovery.k8s.io", []string{"--all-namespaces"}, "yes"},
 		{agent, "watch", "networkpolicies.controlplane.antrea.io", nil, "yes"},
 		{agent, "get", "daemonsets.apps/antrea-agent", []string{"-n", "kube-system"}, "yes"},
+		{agent, "watch", "traceflows.crd.antrea.io", nil, "yes"},
+		{agent, "update", "traceflows.crd.antrea.io", []string{"--subresource=status"}, "yes"},
+		{agent, "create", "traceflows.crd.antrea.io", nil, "no"},
+		{agent, "update", "traceflows.crd.antrea.io", nil, "no"},
 		{controller, "list", "secrets", []string{"--all-namespaces"}, "no"},
 		{controller, "create", "networkpolicies.networking.k8s.io", []string{"-n", "default"}, "no"},
 		{controller, "update", "apiservices.apiregistration.k8s.io/v1.apps", nil, "no"},
 		{controller, "update", "apiservices.apiregistration.k8s.io/v1beta1.controlplane.antrea.io", nil, "yes"},
 		{controller, "watch", "networkpolicies.networking.k8s.io", []string{"--all-namespaces"}, "yes"},
+		{controller, "watch", "traceflows.crd.antrea.io", nil, "yes"},
+		{controller, "update", "traceflows.crd.antrea.io", []string{"--subresource=status"}, "yes"},
+		{controller, "delete", "traceflows.crd.antrea.io", nil, "no"},
 	}
 	for _, tc := range tests {
 		args := append([]string{"kubectl", "--", "auth", "can-i", tc.verb, tc.resource, "--as=" + tc.as}, tc.extra...)
