@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the code of the Kubernetes-style API packages under pkg/apis
-# (listed in PACKAGES below) from their hand-written types:
+# from their hand-written types. The packages served by antrea-controller's
+# own API server (PACKAGES below) get:
 #   zz_generated.deepcopy.go        deepcopy-gen (DeepCopy, DeepCopyObject)
 #   generated.proto, generated.pb.go go-to-protobuf + protoc-gen-gogo (the
 #                                    gogo marshalling that the
@@ -11,6 +12,9 @@
 #                                    the served types and the apimachinery
 #                                    types they embed (the aggregated API
 #                                    server needs them for its schema)
+# The packages of custom resources (DEEPCOPY_ONLY_PACKAGES: CRDs, stored
+# and served as JSON by the kube-apiserver, their schema in the CRD YAML)
+# get zz_generated.deepcopy.go only.
 # go-to-protobuf also writes the `protobuf:"..."` struct tags into the
 # package's Go files (types.go); once written they fix the field numbers,
 # so keep them when editing the types and give new fields new numbers.
@@ -30,6 +34,9 @@ MODULE=github.com/ovs-cni/antrea
 PACKAGES=(
   pkg/apis/controlplane/v1beta1
   pkg/apis/stats/v1alpha1
+)
+DEEPCOPY_ONLY_PACKAGES=(
+  pkg/apis/crd/v1alpha1
 )
 # The apimachinery packages the API types may refer to; "-" means: read
 # their types and protos, generate nothing for them.
@@ -101,6 +108,19 @@ deepcopy-gen \
   --output-file zz_generated.deepcopy.go \
   --bounding-dirs "$joined_paths" \
   "${import_paths[@]}"
+
+crd_paths=()
+for pkg in "${DEEPCOPY_ONLY_PACKAGES[@]}"; do
+  rm -f "$pkg/zz_generated.deepcopy.go"
+  crd_paths+=("$MODULE/$pkg")
+done
+deepcopy-gen \
+  --output-file zz_generated.deepcopy.go \
+  --bounding-dirs "$(IFS=,; echo "${crd_paths[*]}")" \
+  "${crd_paths[@]}"
+for pkg in "${DEEPCOPY_ONLY_PACKAGES[@]}"; do
+  echo "generate-apis: $pkg -> zz_generated.deepcopy.go"
+done
 
 go-to-protobuf \
   --output-dir "$tmp/src" \

@@ -17,17 +17,21 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2"
 	aggregator "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
 
 	"github.com/ovs-cni/antrea/pkg/apis/controlplane/v1beta1"
+	crdv1alpha1 "github.com/ovs-cni/antrea/pkg/apis/crd/v1alpha1"
 	statsv1alpha1 "github.com/ovs-cni/antrea/pkg/apis/stats/v1alpha1"
 	"github.com/ovs-cni/antrea/pkg/apiserver"
 	"github.com/ovs-cni/antrea/pkg/controller/apiservice"
 	"github.com/ovs-cni/antrea/pkg/controller/config"
 	"github.com/ovs-cni/antrea/pkg/controller/networkpolicy"
 	"github.com/ovs-cni/antrea/pkg/controller/stats"
+	"github.com/ovs-cni/antrea/pkg/controller/traceflow"
+	"github.com/ovs-cni/antrea/pkg/crdclient"
 	"github.com/ovs-cni/antrea/pkg/kubeclient"
 	"github.com/ovs-cni/antrea/pkg/util/logfile"
 )
@@ -127,6 +131,28 @@ func run(ctx context.Context, cc config.ControllerConfig, serverOpts *apiserver.
 	if err != nil {
 		return err
 	}
+	// Traceflows that no agent can take on (source pod missing, not
+	// scheduled, on the host network; or its node's agent silent) fail
+	// here.
+	traceflows, err := crdclient.NewTraceflows(cfg)
+	if err != nil {
+		return err
+	}
+	tfInformer := traceflows.NewInformer(0)
+	tfController := traceflow.New(traceflows, func(name string) (*crdv1alpha1.Traceflow, bool) {
+		obj, ok, _ := tfInformer.GetStore().GetByKey(name)
+		if !ok {
+			return nil, false
+		}
+		tf, ok := obj.(*crdv1alpha1.Traceflow)
+		return tf, ok
+	}, factory.Core().V1().Pods().Lister())
+	if _, err := tfInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { tfController.Enqueue(traceflowName(obj)) },
+		UpdateFunc: func(_, obj any) { tfController.Enqueue(traceflowName(obj)) },
+	}); err != nil {
+		return fmt.Errorf("watch Traceflows: %w", err)
+	}
 	// Served on the API's /metrics with the API server's own metrics.
 	legacyregistry.RawMustRegister(controller.Collector())
 	policies := controller.NetworkPolicies()
@@ -160,6 +186,8 @@ func run(ctx context.Context, cc config.ControllerConfig, serverOpts *apiserver.
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
 	g.Go(func() error { return controller.Run(ctx) })
+	g.Go(func() error { tfInformer.Run(ctx.Done()); return nil })
+	g.Go(func() error { tfController.Run(ctx); return nil })
 	g.Go(func() error {
 		start := time.Now()
 		if err := controller.WaitForInitialSync(ctx); err != nil {
@@ -173,4 +201,12 @@ func run(ctx context.Context, cc config.ControllerConfig, serverOpts *apiserver.
 		return nil
 	}
 	return err
+}
+
+// traceflowName is the name of an informer's Traceflow ("" otherwise).
+func traceflowName(obj any) string {
+	if tf, ok := obj.(*crdv1alpha1.Traceflow); ok {
+		return tf.Name
+	}
+	return ""
 }

@@ -30,6 +30,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
 	"github.com/vishvananda/netlink"
@@ -48,8 +49,11 @@ import (
 	"github.com/ovs-cni/antrea/pkg/agent/policysync"
 	"github.com/ovs-cni/antrea/pkg/agent/proxy"
 	"github.com/ovs-cni/antrea/pkg/agent/route"
+	"github.com/ovs-cni/antrea/pkg/agent/traceflow"
 	"github.com/ovs-cni/antrea/pkg/agent/tunnelneigh"
 	"github.com/ovs-cni/antrea/pkg/agent/uninstall"
+	crdv1alpha1 "github.com/ovs-cni/antrea/pkg/apis/crd/v1alpha1"
+	"github.com/ovs-cni/antrea/pkg/crdclient"
 	"github.com/ovs-cni/antrea/pkg/kubeclient"
 	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
 	"github.com/ovs-cni/antrea/pkg/ovs/ovsdb"
@@ -99,6 +103,10 @@ func Run(ctx context.Context, cfg config.AgentConfig, opts Options) error {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
 	policyClient, err := policysync.NewRESTClient(restCfg)
+	if err != nil {
+		return err
+	}
+	traceflowClient, err := crdclient.NewTraceflows(restCfg)
 	if err != nil {
 		return err
 	}
@@ -211,16 +219,22 @@ func Run(ctx context.Context, cfg config.AgentConfig, opts Options) error {
 		})
 		groups = purgingGroups{Groups: conn, purge: purge}
 	}
+	// Packet-ins: traced packets (Traceflow, whichever table sent them)
+	// first, then connections to a Service without endpoints, which the
+	// agent rejects (a few thousand a second at most).
+	var traces atomic.Pointer[traceflow.Controller]
+	var rejecter *proxy.Rejecter
 	if cfg.ProxyEnabled() {
-		// Connections to a Service without endpoints come to the agent,
-		// which rejects them (a few thousand a second at most).
-		rejecter := proxy.NewRejecter(conn, 5000, 500)
-		conn.SetPacketInHandler(1024, func(p of.PacketIn) {
-			if !rejecter.HandlePacketIn(ctx, p) {
-				klog.V(4).InfoS("Ignoring a packet-in", "table", p.TableID, "cookie", fmt.Sprintf("%#x", p.Cookie))
-			}
-		})
+		rejecter = proxy.NewRejecter(conn, 5000, 500)
 	}
+	conn.SetPacketInHandler(1024, func(p of.PacketIn) {
+		if t := traces.Load(); t != nil && t.HandlePacketIn(ctx, p) {
+			return
+		}
+		if rejecter == nil || !rejecter.HandlePacketIn(ctx, p) {
+			klog.V(4).InfoS("Ignoring a packet-in", "table", p.TableID, "cookie", fmt.Sprintf("%#x", p.Cookie))
+		}
+	})
 	go func() { _ = conn.Run(ctx) }()
 	if err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
 		return conn.Connected(), nil
@@ -256,13 +270,14 @@ func Run(ctx context.Context, cfg config.AgentConfig, opts Options) error {
 		func(namespace string) ([]*networkingv1.NetworkPolicy, error) {
 			return npLister.NetworkPolicies(namespace).List(labels.Everything())
 		})
+	reconciler := networkpolicy.NewReconcilerFrom(flows, uint32((round+1)%2)<<31|1)
 	policies = policysync.New(policysync.Config{
 		Metrics:   policysync.NewMetrics(registry),
 		Holds:     holds,
 		NodeName:  cfg.NodeName,
 		GatewayIP: gwIP,
 		Client:    policyClient,
-		Realizer:  networkpolicy.NewReconcilerFrom(flows, uint32((round+1)%2)<<31|1),
+		Realizer:  reconciler,
 		LocalPods: func() map[netip.Addr]uint32 {
 			out := map[netip.Addr]uint32{}
 			for _, p := range pods.Pods() {
@@ -329,8 +344,32 @@ func Run(ctx context.Context, cfg config.AgentConfig, opts Options) error {
 		}
 		services.Store(pc)
 	}
+	// Traceflow: every agent follows the running Traceflows; the one of
+	// the source pod's node runs each.
+	tfInformer := traceflowClient.NewInformer(0)
+	tfc := traceflow.New(traceflow.Config{
+		NodeName: cfg.NodeName, Node: nodeCfg, Client: traceflowClient,
+		Traceflow: func(name string) (*crdv1alpha1.Traceflow, bool) {
+			obj, ok, _ := tfInformer.GetStore().GetByKey(name)
+			if !ok {
+				return nil, false
+			}
+			tf, ok := obj.(*crdv1alpha1.Traceflow)
+			return tf, ok
+		},
+		NodePods: podLister, Kube: client, LocalPods: traceflowPods(pods),
+		Flows: flows, Out: conn,
+		Cluster:  traceflowCluster{nodes: factory.Core().V1().Nodes().Lister(), services: factory.Core().V1().Services().Lister()},
+		Policies: traceflowPolicies{rules: reconciler, realized: policies.LastRealizedObjects},
+	})
+	if _, err := tfInformer.AddEventHandler(traceflowEvents(tfc)); err != nil {
+		return fmt.Errorf("watch Traceflows: %w", err)
+	}
+	traces.Store(tfc)
 	factory.Start(ctx.Done())
 	nodePods.Start(ctx.Done())
+	go tfInformer.Run(ctx.Done())
+	go tfc.Run(ctx)
 	factory.WaitForCacheSync(ctx.Done())
 	nodePods.WaitForCacheSync(ctx.Done())
 	// Every flow we want must carry the new round before the others are
@@ -681,4 +720,19 @@ func (g purgingGroups) Apply(ctx context.Context, ch of.Change) error {
 		g.purge(ctx)
 	}
 	return nil
+}
+
+// traceflowEvents queues every Traceflow that is added, changed or
+// deleted.
+func traceflowEvents(c *traceflow.Controller) cache.ResourceEventHandlerFuncs {
+	enqueue := func(obj any) {
+		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+			c.Enqueue(key)
+		}
+	}
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    enqueue,
+		UpdateFunc: func(_, obj any) { enqueue(obj) },
+		DeleteFunc: enqueue,
+	}
 }

@@ -309,31 +309,14 @@ func (in *inspector) outcome(r trace.Result, steps []agentapi.TraceStep, src pod
 }
 
 // policiesApplyingTo names the realized policies whose applied-to groups
-// hold pod (namespace/name).
+// hold pod.
 func (in *inspector) policiesApplyingTo(pod string) string {
-	st := in.policies()
-	if st == nil {
-		return "NetworkPolicies"
-	}
-	members := map[string]bool{}
-	for _, g := range st.AppliedToGroups {
-		for _, p := range g.Pods {
-			if p == pod {
-				members[g.Name] = true
-			}
-		}
-	}
-	var names []string
-	for _, p := range st.Policies {
-		for _, g := range p.AppliedToGroups {
-			if members[g] {
-				names = append(names, "NetworkPolicy "+p.Namespace+"/"+p.Name)
-				break
-			}
-		}
-	}
+	names := policiesHolding(in.policies(), pod)
 	if len(names) == 0 {
 		return "NetworkPolicies"
+	}
+	for i, n := range names {
+		names[i] = "NetworkPolicy " + n
 	}
 	return strings.Join(names, ", ")
 }

@@ -1,7 +1,8 @@
 // Package antctl is the antctl CLI: `get` of the controller's computed
 // policies and groups (through the kube-apiserver) and of the local
-// agent's pods, flows and state (through its API socket), `trace-packet`,
-// `supportbundle` and `version`.
+// agent's pods, flows and state (through its API socket), `trace-packet`
+// (the local bridge's ofproto/trace), `traceflow` (a Traceflow through the
+// cluster), `supportbundle` and `version`.
 package antctl
 
 import (
@@ -56,8 +57,13 @@ func (o *options) context(cmd *cobra.Command) (context.Context, context.CancelFu
 	return context.WithTimeout(cmd.Context(), o.timeout)
 }
 
-func (o *options) validate() error {
-	if o.output != "table" && o.output != "json" {
+func (o *options) validate(cmd *cobra.Command) error {
+	switch {
+	case o.output == "table" || o.output == "json":
+	case o.output == "yaml" && cmd.Name() == "traceflow":
+	case cmd.Name() == "traceflow":
+		return fmt.Errorf("--output %q: must be table, json or yaml", o.output)
+	default:
 		return fmt.Errorf("--output %q: must be table or json", o.output)
 	}
 	return nil
@@ -74,15 +80,15 @@ KUBECONFIG or ~/.kube/config) and, on a node, the agent's view through its
 local API socket (--agent-socket; root only).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRunE: func(*cobra.Command, []string) error {
-			return o.validate()
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return o.validate(cmd)
 		},
 	}
 	f := root.PersistentFlags()
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: KUBECONFIG, then ~/.kube/config)")
 	f.StringVar(&o.agentSocket, "agent-socket", DefaultAgentSocket, "the local agent's API socket")
-	f.StringVarP(&o.output, "output", "o", "table", "table or json")
-	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "how long to wait for an answer")
+	f.StringVarP(&o.output, "output", "o", "table", "table or json (traceflow: also yaml)")
+	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "how long to wait for an answer (traceflow: the trace's timeout, default 20s)")
 	get := &cobra.Command{Use: "get", Short: "Show antrea objects and state"}
 	get.AddCommand(newGetPodInterface(o), newGetOVSFlows(o), newGetAgentInfo(o),
 		newGetControlplane(o, v1beta1.SchemeGroupVersion, "networkpolicy", "networkpolicies", true, []string{"netpol", "np"}),
@@ -90,7 +96,7 @@ local API socket (--agent-socket; root only).`,
 		newGetControlplane(o, v1beta1.SchemeGroupVersion, "addressgroup", "addressgroups", false, []string{"ag"}),
 		newGetControlplane(o, statsv1alpha1.SchemeGroupVersion, "networkpolicystats", "networkpolicystats", true, []string{"nps", "stats"}),
 		newGetControllerInfo(o))
-	root.AddCommand(get, newVersion(o), newTracePacket(o), newSupportBundle(o))
+	root.AddCommand(get, newVersion(o), newTracePacket(o), newTraceflow(o), newSupportBundle(o))
 	return root
 }
 

@@ -133,7 +133,8 @@ func TestAntreaDeployedFromManifest(t *testing.T) {
 
 // TestAntreaRBAC checks the manifest's least privilege with the API
 // server's own authorizer: the agent cannot read Secrets or write
-// NetworkPolicies, the controller cannot touch other APIServices.
+// NetworkPolicies, the controller cannot touch other APIServices, both
+// write only the status of Traceflows.
 func TestAntreaRBAC(t *testing.T) {
 	l := antreaLab
 	const agent = "system:serviceaccount:kube-system:antrea-agent"
@@ -163,12 +164,19 @@ func TestAntreaRBAC(t *testing.T) {
 		{agent, "create", "subjectaccessreviews.authorization.k8s.io", nil, "yes"},
 		{agent, "get", "configmaps/extension-apiserver-authentication", []string{"-n", "kube-system"}, "yes"},
 		{agent, "get", "configmaps/coredns", []string{"-n", "kube-system"}, "no"},
+		{agent, "watch", "traceflows.crd.antrea.io", nil, "yes"},
+		{agent, "update", "traceflows.crd.antrea.io", []string{"--subresource=status"}, "yes"},
+		{agent, "create", "traceflows.crd.antrea.io", nil, "no"},
+		{agent, "update", "traceflows.crd.antrea.io", nil, "no"},
 		{controller, "list", "secrets", []string{"--all-namespaces"}, "no"},
 		{controller, "create", "networkpolicies.networking.k8s.io", []string{"-n", "default"}, "no"},
 		{controller, "update", "apiservices.apiregistration.k8s.io/v1.apps", nil, "no"},
 		{controller, "update", "apiservices.apiregistration.k8s.io/v1beta1.controlplane.antrea.io", nil, "yes"},
 		{controller, "update", "apiservices.apiregistration.k8s.io/v1alpha1.stats.antrea.io", nil, "yes"},
 		{controller, "watch", "networkpolicies.networking.k8s.io", []string{"--all-namespaces"}, "yes"},
+		{controller, "watch", "traceflows.crd.antrea.io", nil, "yes"},
+		{controller, "update", "traceflows.crd.antrea.io", []string{"--subresource=status"}, "yes"},
+		{controller, "delete", "traceflows.crd.antrea.io", nil, "no"},
 	}
 	for _, tc := range tests {
 		args := append([]string{"kubectl", "--", "auth", "can-i", tc.verb, tc.resource, "--as=" + tc.as}, tc.extra...)

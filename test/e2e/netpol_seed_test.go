@@ -93,6 +93,8 @@ func TestNetworkPolicySeedExample(t *testing.T) {
 	assert.NotContains(t, flows, ips["other"], "no flow for a pod the policy does not allow")
 	isolation := l.mustRun(t, "node-exec", "node-2", "--", "ovs-ofctl", "-O", "OpenFlow15", "dump-flows", "br-int", "table=100", "--no-stats")
 	assert.Regexp(t, fmt.Sprintf(`priority=100,ip,reg1=0x%x actions=drop`, mustAtoi(t, webPort)), isolation, "web is isolated in table 100")
+	assert.Regexp(t, fmt.Sprintf(`priority=101,ip,reg0=0x40000/0x40000,reg1=0x%x actions=CONTROLLER:65535`, mustAtoi(t, webPort)), isolation,
+		"the isolation's Traceflow companion")
 	// Only node-2 runs an applied-to pod: the other nodes get no rule.
 	for _, n := range []string{"node-1", "node-3"} {
 		other := l.mustRun(t, "node-exec", n, "--", "ovs-ofctl", "-O", "OpenFlow15", "dump-flows", "br-int", "table=90", "--no-stats")

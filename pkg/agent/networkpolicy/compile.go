@@ -45,6 +45,8 @@ const (
 	PriorityRuleClause      uint16 = 100
 	PriorityRuleAllow       uint16 = 90
 	PriorityIsolation       uint16 = 100
+	// PriorityTraceflowDrop is the isolation's Traceflow companion.
+	PriorityTraceflowDrop uint16 = agentof.PriorityTraceflowDrop
 )
 
 // Owners of the flows, all under OwnerPrefix; the Reconciler deletes only
@@ -235,13 +237,19 @@ func (b *builder) policy(p *controlplane.NetworkPolicy) {
 	}
 	for _, pod := range pods {
 		owner := IsolationOwner(pod.ip)
+		// Each isolation drop has its Traceflow companion, which reports a
+		// traced packet that it would drop.
 		if ingress {
-			b.add(owner, of.Flow{Table: agentof.IngressDefaultTable.ID, Priority: PriorityIsolation,
-				Match: []of.MatchField{ipMatch(), agentof.OutputPortReg.Match(pod.ofport)}})
+			drop := of.Flow{Table: agentof.IngressDefaultTable.ID, Priority: PriorityIsolation,
+				Match: []of.MatchField{ipMatch(), agentof.OutputPortReg.Match(pod.ofport)}}
+			b.add(owner, drop)
+			b.add(owner, agentof.TraceflowDropReport(drop))
 		}
 		if egress {
-			b.add(owner, of.Flow{Table: agentof.EgressDefaultTable.ID, Priority: PriorityIsolation,
-				Match: []of.MatchField{ipMatch(), of.MatchIPSrc(netip.PrefixFrom(pod.ip, 32))}})
+			drop := of.Flow{Table: agentof.EgressDefaultTable.ID, Priority: PriorityIsolation,
+				Match: []of.MatchField{ipMatch(), of.MatchIPSrc(netip.PrefixFrom(pod.ip, 32))}}
+			b.add(owner, drop)
+			b.add(owner, agentof.TraceflowDropReport(drop))
 		}
 	}
 }

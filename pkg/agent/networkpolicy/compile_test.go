@@ -232,6 +232,7 @@ func TestSeedExampleShape(t *testing.T) {
 		"table=90,priority=100,dl_type=0x800,nw_proto=6,tcp_dst=8080 actions=conjunction(1,3/3)",
 		"table=90,priority=90,conj_id=0x1,dl_type=0x800 actions=load:0x1->NXM_NX_REG6[0..31],resubmit(,105)",
 		"table=100,priority=100,reg1=0x3,dl_type=0x800 actions=drop",
+		"table=100,priority=101,reg1=0x3,reg0=0x40000/0x40000,dl_type=0x800 actions=CONTROLLER",
 		"table=90,priority=205,reg0=0x1/0xffff,dl_type=0x800,nw_src=10.10.0.1 actions=resubmit(,105)",
 		"table=50,priority=210,ct_state=-new+est,dl_type=0x800 actions=resubmit(,70)",
 	} {
@@ -270,7 +271,31 @@ func TestUnresolvedPeersAllowNothing(t *testing.T) {
 	}
 	sort.Strings(owners)
 	assert.Equal(t, []string{ownerBase, ownerIsolationPrefix + "10.10.0.3"}, owners)
-	assert.Len(t, flows[ownerIsolationPrefix+"10.10.0.3"], 2, "isolated in both directions")
+	assert.Len(t, flows[ownerIsolationPrefix+"10.10.0.3"], 4, "isolated in both directions, each drop with its Traceflow report")
+}
+
+func TestAllowFlowsCarryTheRuleID(t *testing.T) {
+	// Two policies allow everything into web1: their allow flows have one
+	// match, so they share one flow, which loads the lower rule id; a
+	// conjunctive rule loads its own.
+	s := state([]*controlplane.NetworkPolicy{
+		policy("uid-a", "atg-web", in, ingress(controlplane.NetworkPolicyPeer{})),
+		policy("uid-b", "atg-web", in, ingress(controlplane.NetworkPolicyPeer{})),
+		policy("uid-c", "atg-web", in, ingress(groups("ag-app"), tcp(8080))),
+		policy("uid-d", "atg-web", out, egress(controlplane.NetworkPolicyPeer{})),
+	}, []*controlplane.AppliedToGroup{atg("atg-web", web1)}, []*controlplane.AddressGroup{ag("ag-app", app1)})
+	flows := Compile(s)
+	shared := "table=90,priority=90,reg1=0x3,dl_type=0x800 actions=load:0x1->NXM_NX_REG6[0..31],resubmit(,105)"
+	for _, owner := range []string{"uid-a/in/0", "uid-b/in/0"} {
+		require.Len(t, flows[ownerRulePrefix+owner], 1, owner)
+		assert.Equal(t, shared, flows[ownerRulePrefix+owner][0].String(), owner)
+	}
+	require.Len(t, flows[ownerRulePrefix+"uid-c/in/0"], 1)
+	assert.Equal(t, "table=90,priority=90,conj_id=0x3,dl_type=0x800 actions=load:0x3->NXM_NX_REG6[0..31],resubmit(,105)",
+		flows[ownerRulePrefix+"uid-c/in/0"][0].String())
+	require.Len(t, flows[ownerRulePrefix+"uid-d/out/0"], 1)
+	assert.Equal(t, "table=50,priority=90,dl_type=0x800,nw_src=10.10.0.3 actions=load:0x4->NXM_NX_REG5[0..31],resubmit(,70)",
+		flows[ownerRulePrefix+"uid-d/out/0"][0].String(), "egress rules use their own register")
 }
 
 func TestPolicyTypesGateRules(t *testing.T) {

@@ -88,7 +88,10 @@
 //
 // For each applied-to pod of a policy with Ingress in its policyTypes:
 // table=100,priority=100,ip,reg1=<ofport> actions=drop; with Egress:
-// table=60,priority=100,ip,nw_src=<pod IP> actions=drop. Allowed traffic
+// table=60,priority=100,ip,nw_src=<pod IP> actions=drop. Each drop has a
+// Traceflow companion one priority above (101), the same match plus
+// reg0[18] (TraceflowBit), that sends a traced packet to the agent instead
+// of dropping it, so that a Traceflow names the isolation. Allowed traffic
 // skips those tables (table 90 allows resubmit to 105, table 50 allows to
 // 70). Packets of established connections bypass both directions: table
 // 90 has priority=210,ct_state=-new+est in the base pipeline, and this
@@ -111,7 +114,8 @@
 //	  1..89     free: lower-precedence tiers (e.g. a baseline tier)
 //	  0         miss, to the default table
 //	tables 60 and 100 (defaults):
-//	  101..     free: tiers that must run before isolation
+//	  102..     free: tiers that must run before isolation
+//	  101       isolation's Traceflow companions (traced packets only)
 //	  100       isolation: drop what no rule allowed
 //	  0         miss
 //
@@ -127,7 +131,7 @@
 //	networkpolicy/base                          gateway and established bypass flows
 //	networkpolicy/rule/<uid>/<in|out>/<index>   a rule's allow flows (conj_id and single-clause)
 //	networkpolicy/match/<table>                 the merged clause flows of a table
-//	networkpolicy/isolation/<pod IP>            a pod's isolation drops
+//	networkpolicy/isolation/<pod IP>            a pod's isolation drops and their Traceflow companions
 //
 // The FlowSyncer diffs by flow key, so a change in one policy still sends
 // only its rule flows and the merged clause flows whose actions it

@@ -65,7 +65,7 @@ func TestFlowCountIsSumNotProduct(t *testing.T) {
 		name := fmt.Sprintf("%s peers=%d pods=%d ports=%d", dir, nPeers, nPods, nPorts)
 		require.Equal(t, nPeers+nPods+nPorts, countFlows(flows, ownerMatchPrefix), name)
 		require.Equal(t, 1, countFlows(flows, ownerRulePrefix), name)
-		require.Equal(t, nPods, countFlows(flows, ownerIsolationPrefix), name)
+		require.Equal(t, 2*nPods, countFlows(flows, ownerIsolationPrefix), name+": a drop and its Traceflow report per pod")
 		require.Equal(t, 2, countFlows(flows, ownerBase), name)
 	}
 	flows := Compile(randomRule(controlplane.DirectionIn, 100, 100, 100))

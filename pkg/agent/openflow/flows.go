@@ -86,9 +86,8 @@ func BaseFlows(n NodeConfig) []of.Flow {
 		// Tunnel packets were routed by the sending node: from here on they
 		// look like packets routed by our gateway.
 		of.Flow{Table: ClassifierTable.ID, Priority: 200,
-			Match: []of.MatchField{of.MatchInPort(n.TunnelOFPort)},
-			Actions: []of.Action{PortTypeField.Load(PortTypeTunnel),
-				of.SetField{Field: of.FieldEthDst, Value: n.GatewayMAC}, gotoTable(ConntrackTable)}},
+			Match:   []of.MatchField{of.MatchInPort(n.TunnelOFPort)},
+			Actions: tunnelClassification(n)},
 		// SpoofGuard: the gateway may send any IP; its ARP must be its own.
 		// (Its IP packets go through UnSNAT: the replies to the node's
 		// own connections to Services come back by it.)
@@ -166,9 +165,20 @@ func BaseFlows(n NodeConfig) []of.Flow {
 		// connection's learned flow, when connections are counted).
 		of.Flow{Table: OutputTable.ID, Priority: 200,
 			Match:   []of.MatchField{ipMatch(), OutputKnownBit.Match(1)},
-			Actions: append(n.countConnection(), of.OutputReg{Reg: OutputPortReg.Reg, Start: OutputPortReg.Start, End: OutputPortReg.End})},
+			Actions: append(n.countConnection(), outputToReg())},
 	)
-	return flows
+	return append(flows, traceflowOutputFlows(n)...)
+}
+
+// tunnelClassification is what table 0 does with a packet from the
+// tunnel.
+func tunnelClassification(n NodeConfig) []of.Action {
+	return []of.Action{PortTypeField.Load(PortTypeTunnel),
+		of.SetField{Field: of.FieldEthDst, Value: n.GatewayMAC}, gotoTable(ConntrackTable)}
+}
+
+func outputToReg() of.Action {
+	return of.OutputReg{Reg: OutputPortReg.Reg, Start: OutputPortReg.Start, End: OutputPortReg.End}
 }
 
 // learnConnectionStats are the learn actions of a commit: with

@@ -87,12 +87,15 @@ func TableName(id uint8) string {
 //	reg0[16]     OutputKnownBit: L2 forwarding found the output port (in reg1)
 //	reg0[17]     HairpinBit: a pod's packet to itself through a Service (or its reply),
 //	             source-NATed to HairpinVirtualIP; it leaves by IN_PORT
+//	reg0[18]     TraceflowBit: a Traceflow packet (set by the agent's packet-out, or on
+//	             arrival from the tunnel by a Traceflow's receive flow); final points send it
+//	             to the agent
 //	reg1         OutputPortReg: the ofport to output to
 //	reg3         EndpointIPReg: the endpoint a Service connection goes to (session affinity)
 //	reg4[0..15]  EndpointPortField: its port
 //	reg4[16]     AffinityHitBit: a learned session affinity flow chose the endpoint
-//	reg5         EgressRuleReg: conjunction id of the egress rule that allowed the packet
-//	reg6         IngressRuleReg: conjunction id of the ingress rule that allowed the packet
+//	reg5         EgressRuleReg: id (conjunction id) of the egress NetworkPolicy rule that allowed the packet
+//	reg6         IngressRuleReg: id (conjunction id) of the ingress NetworkPolicy rule that allowed the packet
 //	ct_mark 0x20 GatewayCTMark: the connection was initiated through the gateway
 //	ct_label[0..31]  EgressRuleLabel: EgressRuleReg of the connection's first packet
 //	ct_label[32..63] IngressRuleLabel: IngressRuleReg of the connection's first packet
@@ -107,6 +110,7 @@ var (
 	PortTypeField  = RegField{Reg: 0, Start: 0, End: 15}
 	OutputKnownBit = RegField{Reg: 0, Start: 16, End: 16}
 	HairpinBit     = RegField{Reg: 0, Start: 17, End: 17}
+	TraceflowBit   = RegField{Reg: 0, Start: 18, End: 18}
 	OutputPortReg  = RegField{Reg: 1, Start: 0, End: 31}
 
 	EndpointIPReg     = RegField{Reg: 3, Start: 0, End: 31}
@@ -116,7 +120,8 @@ var (
 	// The NetworkPolicy rule that allowed a packet: its allow flow in
 	// table 50 or 90 loads the rule's conjunction id (0: no rule, the
 	// pod is not isolated in that direction). The commit of a new
-	// connection copies both into its ct_label, for the flow exporter.
+	// connection copies both into its ct_label (the flow exporter, the
+	// rules' statistics), and a Traceflow's packet-in carries them.
 	EgressRuleReg  = RegField{Reg: 5, Start: 0, End: 31}
 	IngressRuleReg = RegField{Reg: 6, Start: 0, End: 31}
 )

@@ -71,6 +71,8 @@ func TestPipelineGolden(t *testing.T) {
 	require.NoError(t, s.Sync(ctx, "base", CategoryBase, BaseFlows(testNode)))
 	require.NoError(t, s.Sync(ctx, "pod/c3", CategoryPod, PodFlows(testNode, testPod)))
 	require.NoError(t, s.Sync(ctx, "node/node-2", CategoryNode, RemoteNodeFlows(testNode, testRemote)))
+	require.NoError(t, s.Sync(ctx, "traceflow/tf", CategoryTraceflow, TraceflowReceiveFlows(testNode,
+		TraceflowTag{DSCP: 7, SrcIP: netip.MustParseAddr("10.10.1.5"), Protocol: of.ProtoTCP})))
 	golden(t, "pipeline.golden", s.Dump())
 }
 
@@ -109,6 +111,25 @@ func TestCTLabelFields(t *testing.T) {
 	assert.Equal(t, uint64(7), EgressRuleLabel.Of(label))
 	assert.Equal(t, uint64(0x80000003), IngressRuleLabel.Of(label))
 	assert.Equal(t, uint64(0x80000003_00000007), CTLabelField{Start: 0, End: 63}.Of(label))
+}
+
+func TestTraceflowDropReport(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		drop of.Flow
+		want string
+	}{
+		{"ingress isolation: the bit joins the match",
+			of.Flow{Table: IngressDefaultTable.ID, Priority: 100, Match: []of.MatchField{of.MatchEthType(of.EthTypeIPv4), OutputPortReg.Match(3)}},
+			"table=100,priority=101,reg1=0x3,reg0=0x40000/0x40000,dl_type=0x800 actions=CONTROLLER"},
+		{"a drop that matches reg0 already: one reg0 match with both",
+			of.Flow{Table: IngressRuleTable.ID, Priority: 205, Match: []of.MatchField{of.MatchEthType(of.EthTypeIPv4), PortTypeField.Match(PortTypeGateway)}},
+			"table=90,priority=206,reg0=0x40001/0x4ffff,dl_type=0x800 actions=CONTROLLER"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, TraceflowDropReport(tc.drop).String())
+		})
+	}
 }
 
 func TestTablesAreOrderedAndMissesGoForward(t *testing.T) {

@@ -37,6 +37,8 @@ const (
 	// flow exporter counts connections on the userspace datapath. Like
 	// every learned flow they carry no round (LearnedCookie).
 	CategoryFlowExporter = 6
+	// CategoryTraceflow: the flows of the running Traceflows.
+	CategoryTraceflow = 7
 )
 
 // FlowSyncer keeps what is installed in the bridge, per owner (e.g.

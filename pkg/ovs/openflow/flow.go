@@ -158,7 +158,7 @@ func (m MatchField) String() string {
 func fieldOrder(f Field) int {
 	order := []Field{FieldInPort, FieldTunID, FieldTunSrc, FieldTunDst, FieldPktMark, FieldConjID, FieldCTState, FieldCTMark, FieldCTZone,
 		FieldEthSrc, FieldEthDst, FieldEthType, FieldARPOp, FieldARPSpa, FieldARPTpa, FieldARPSha, FieldARPTha,
-		FieldIPProto, FieldIPSrc, FieldIPDst, FieldICMPType, FieldTCPSrc, FieldTCPDst, FieldUDPSrc, FieldUDPDst, FieldSCTPDst,
+		FieldIPProto, FieldIPDSCP, FieldIPSrc, FieldIPDst, FieldICMPType, FieldTCPSrc, FieldTCPDst, FieldUDPSrc, FieldUDPDst, FieldSCTPDst,
 		FieldCTNwSrc, FieldCTNwDst, FieldCTNwProto, FieldCTTpSrc, FieldCTTpDst}
 	for i, o := range order {
 		if o == f {
@@ -181,7 +181,7 @@ func formatValue(f Field, v []byte) string {
 		}
 	case FieldCTState:
 		return fmt.Sprintf("%#x", beUint(v))
-	case FieldInPort, FieldIPProto, FieldARPOp, FieldTCPSrc, FieldTCPDst, FieldUDPSrc, FieldUDPDst, FieldSCTPDst, FieldICMPType,
+	case FieldInPort, FieldIPProto, FieldIPDSCP, FieldARPOp, FieldTCPSrc, FieldTCPDst, FieldUDPSrc, FieldUDPDst, FieldSCTPDst, FieldICMPType,
 		FieldCTNwProto, FieldCTTpSrc, FieldCTTpDst:
 		return fmt.Sprintf("%d", beUint(v))
 	}

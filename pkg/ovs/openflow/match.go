@@ -20,6 +20,11 @@ func MatchEthDst(mac net.HardwareAddr) MatchField {
 	return MatchField{Field: FieldEthDst, Value: []byte(mac)}
 }
 func MatchIPProto(p uint8) MatchField { return MatchField{Field: FieldIPProto, Value: []byte{p}} }
+
+// MatchIPDSCP matches the 6-bit DSCP of the IPv4 TOS byte (0 to 63).
+func MatchIPDSCP(dscp uint8) MatchField {
+	return MatchField{Field: FieldIPDSCP, Value: []byte{dscp & 0x3f}}
+}
 func MatchARPOp(op uint16) MatchField { return MatchField{Field: FieldARPOp, Value: be(uint64(op), 2)} }
 
 // MatchIPSrc matches an IPv4 source address or prefix.
