@@ -146,7 +146,7 @@ func run(ctx context.Context, cc config.ControllerConfig, serverOpts *apiserver.
 		}
 		tf, ok := obj.(*crdv1alpha1.Traceflow)
 		return tf, ok
-	}, factory.Core().V1().Pods().Lister())
+	}, controller.Pod)
 	if _, err := tfInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { tfController.Enqueue(traceflowName(obj)) },
 		UpdateFunc: func(_, obj any) { tfController.Enqueue(traceflowName(obj)) },

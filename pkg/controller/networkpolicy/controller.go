@@ -29,6 +29,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
@@ -47,6 +48,8 @@ type Controller struct {
 	policies map[string]*policyState
 
 	synced []cache.InformerSynced
+	// podStore is the pod informer's cache (of *pod).
+	podStore cache.Indexer
 
 	// The objects marked for sync, synced in this order; wake tells the
 	// worker there are some.
@@ -92,7 +95,7 @@ type policyState struct {
 // through the factory's informers. Start the factory and call Run. The
 // informers' caches then hold trimmed objects (pods as *pod): the
 // factory's Pod, Namespace and NetworkPolicy informers are the
-// controller's alone.
+// controller's alone; others read pods through Controller.Pod.
 func New(factory informers.SharedInformerFactory) (*Controller, error) {
 	c := &Controller{metrics: newMetrics(),
 		policies:        map[string]*policyState{},
@@ -102,6 +105,7 @@ func New(factory informers.SharedInformerFactory) (*Controller, error) {
 		networkPolicies: newNetworkPolicyStore(),
 	}
 	c.index = newIndex(c.selectionChanged)
+	c.podStore = factory.Core().V1().Pods().Informer().GetIndexer()
 	handlers := []struct {
 		kind      string
 		informer  cache.SharedIndexInformer
@@ -136,6 +140,22 @@ func New(factory informers.SharedInformerFactory) (*Controller, error) {
 		c.synced = append(c.synced, reg.HasSynced)
 	}
 	return c, nil
+}
+
+// Pod returns what the pod informer keeps of a pod: a Pod with only its
+// identity, labels, node, host network, phase and IPs set (a NotFound
+// error when there is no such pod).
+func (c *Controller) Pod(namespace, name string) (*corev1.Pod, error) {
+	obj, ok, err := c.podStore.GetByKey(namespace + "/" + name)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		if p, ok := podFromObject(obj); ok {
+			return p.asPod(), nil
+		}
+	}
+	return nil, apierrors.NewNotFound(corev1.Resource("pods"), name)
 }
 
 // AppliedToGroups returns the store of AppliedToGroups.

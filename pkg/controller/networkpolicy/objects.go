@@ -23,8 +23,9 @@ type pod struct {
 	// ObjectMeta holds only the name, namespace, UID, resourceVersion
 	// and labels.
 	metav1.ObjectMeta
-	NodeName string
-	Phase    corev1.PodPhase
+	NodeName    string
+	HostNetwork bool
+	Phase       corev1.PodPhase
 	// IPs are the pod's IPs, the primary one first; Ports its named
 	// container ports.
 	IPs   []string
@@ -70,11 +71,12 @@ func podFromObject(obj any) (*pod, bool) {
 
 func slimPod(p *corev1.Pod) *pod {
 	return &pod{
-		ObjectMeta: slimMeta(&p.ObjectMeta),
-		NodeName:   p.Spec.NodeName,
-		Phase:      p.Status.Phase,
-		IPs:        podIPs(p),
-		Ports:      namedPorts(p),
+		ObjectMeta:  slimMeta(&p.ObjectMeta),
+		NodeName:    p.Spec.NodeName,
+		HostNetwork: p.Spec.HostNetwork,
+		Phase:       p.Status.Phase,
+		IPs:         podIPs(p),
+		Ports:       namedPorts(p),
 	}
 }
 
@@ -137,4 +139,20 @@ func transformPolicy(obj any) (any, error) {
 		return obj, nil
 	}
 	return &networkingv1.NetworkPolicy{ObjectMeta: slimMeta(&np.ObjectMeta), Spec: np.Spec}, nil
+}
+
+// asPod renders a kept pod as a Pod with only what the controller keeps:
+// identity, labels, node, host network, phase and IPs.
+func (p *pod) asPod() *corev1.Pod {
+	out := &corev1.Pod{ObjectMeta: *p.ObjectMeta.DeepCopy()}
+	out.Spec.NodeName = p.NodeName
+	out.Spec.HostNetwork = p.HostNetwork
+	out.Status.Phase = p.Phase
+	for i, ip := range p.IPs {
+		if i == 0 {
+			out.Status.PodIP = ip
+		}
+		out.Status.PodIPs = append(out.Status.PodIPs, corev1.PodIP{IP: ip})
+	}
+	return out
 }

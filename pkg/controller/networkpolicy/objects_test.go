@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 
@@ -117,4 +118,23 @@ func TestTransformNamespaceAndPolicy(t *testing.T) {
 		require.NoError(t, err)
 		assert.Same(t, other, got)
 	}
+}
+
+func TestControllerPodReadsTheTrimmedCache(t *testing.T) {
+	host := makePod("kube-system", "agent", "node-1", "172.18.0.11", map[string]string{"app": "agent"}, func(p *corev1.Pod) {
+		p.Spec.HostNetwork = true
+		p.Spec.Containers = []corev1.Container{{Name: "c", Image: "antrea"}}
+	})
+	c := startController(t, host)
+	got, err := c.Pod("kube-system", "agent")
+	require.NoError(t, err)
+	assert.Equal(t, "node-1", got.Spec.NodeName)
+	assert.True(t, got.Spec.HostNetwork)
+	assert.Equal(t, corev1.PodRunning, got.Status.Phase)
+	assert.Equal(t, "172.18.0.11", got.Status.PodIP)
+	assert.Equal(t, map[string]string{"app": "agent"}, got.Labels)
+	assert.Empty(t, got.Spec.Containers, "not kept")
+
+	_, err = c.Pod("kube-system", "nope")
+	assert.True(t, apierrors.IsNotFound(err), "%v", err)
 }

@@ -15,7 +15,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 
@@ -32,14 +31,18 @@ type Controller struct {
 	client crdclient.TraceflowStatusClient
 	// traceflow reads the informer's cache.
 	traceflow func(name string) (*v1alpha1.Traceflow, bool)
-	pods      corelisters.PodLister
+	pods      PodGetter
 	grace     time.Duration
 	now       func() time.Time
 	queue     workqueue.TypedRateLimitingInterface[string]
 }
 
+// PodGetter returns a pod (a NotFound error when there is none); the
+// controller reads its node, host network and phase.
+type PodGetter func(namespace, name string) (*corev1.Pod, error)
+
 // New returns a controller; Enqueue feeds it, Run runs it.
-func New(client crdclient.TraceflowStatusClient, traceflow func(string) (*v1alpha1.Traceflow, bool), pods corelisters.PodLister) *Controller {
+func New(client crdclient.TraceflowStatusClient, traceflow func(string) (*v1alpha1.Traceflow, bool), pods PodGetter) *Controller {
 	return &Controller{client: client, traceflow: traceflow, pods: pods, grace: DefaultStartGrace, now: time.Now,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "traceflow"})}
@@ -109,7 +112,7 @@ func (c *Controller) orphaned(tf *v1alpha1.Traceflow) (reason, node string) {
 		return err.Error(), ""
 	}
 	src := tf.Spec.Source
-	pod, err := c.pods.Pods(src.Namespace).Get(src.Pod)
+	pod, err := c.pods(src.Namespace, src.Pod)
 	switch {
 	case apierrors.IsNotFound(err):
 		return fmt.Sprintf("source.pod %s/%s: not found", src.Namespace, src.Pod), ""

@@ -72,7 +72,7 @@ func TestOrphanedTraceflowsFail(t *testing.T) {
 			s := &store{tf: &v1alpha1.Traceflow{
 				ObjectMeta: metav1.ObjectMeta{Name: "tf", UID: types.UID("u"), CreationTimestamp: metav1.NewTime(created)},
 				Spec:       v1alpha1.TraceflowSpec{Source: v1alpha1.Source{Namespace: "ns", Pod: tc.source}, Destination: tc.dst}}}
-			c := New(s, s.cached, corelisters.NewPodLister(pods))
+			c := New(s, s.cached, func(ns, name string) (*corev1.Pod, error) { return corelisters.NewPodLister(pods).Pods(ns).Get(name) })
 			c.now = func() time.Time { return tc.now }
 			after, err := c.sync(context.Background(), "tf")
 			require.NoError(t, err)
@@ -88,7 +88,7 @@ func TestStartedTraceflowsAreTheAgents(t *testing.T) {
 		Spec:   v1alpha1.TraceflowSpec{Source: v1alpha1.Source{Namespace: "ns", Pod: "nope"}, Destination: v1alpha1.Destination{IP: "10.0.0.1"}},
 		Status: v1alpha1.TraceflowStatus{Phase: v1alpha1.PhaseRunning}}}
 	pods := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
-	c := New(s, s.cached, corelisters.NewPodLister(pods))
+	c := New(s, s.cached, func(ns, name string) (*corev1.Pod, error) { return corelisters.NewPodLister(pods).Pods(ns).Get(name) })
 	after, err := c.sync(context.Background(), "tf")
 	require.NoError(t, err)
 	assert.Zero(t, after)
