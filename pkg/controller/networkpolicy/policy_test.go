@@ -1,10 +1,11 @@
 package networkpolicy
 
 import (
-	"github.com/stretchr/testify/require"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/stretchr/testify/assert"
 	corev1 "k8s.io/api/core/v1"
