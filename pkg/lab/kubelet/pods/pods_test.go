@@ -2,12 +2,13 @@ package pods
 
 import (
 	"context"
-	"github.com/containernetworking/cni/pkg/types"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
