@@ -80,6 +80,8 @@ type AgentConfig struct {
 	KubeAPIServerOverride string `json:"kubeAPIServerOverride,omitempty"`
 	// AntreaProxy configures the agent's service proxy.
 	AntreaProxy AntreaProxyConfig `json:"antreaProxy"`
+	// FlowExporter configures the export of connection records (IPFIX).
+	FlowExporter FlowExporterConfig `json:"flowExporter"`
 }
 
 // AntreaProxyConfig is the antreaProxy section.
@@ -173,6 +175,11 @@ func (c AgentConfig) Validate() error {
 		return fmt.Errorf("serviceCIDR %q: %w", c.ServiceCIDR, err)
 	} else if !p.Addr().Is4() {
 		return fmt.Errorf("serviceCIDR %q: only IPv4 is supported", c.ServiceCIDR)
+	}
+	if c.FlowExporter.Enable {
+		if _, err := c.FlowExporter.Settings(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
