@@ -37,6 +37,7 @@ import (
 	"github.com/ovs-cni/antrea/pkg/agent/cniinstall"
 	"github.com/ovs-cni/antrea/pkg/agent/cniserver"
 	"github.com/ovs-cni/antrea/pkg/agent/config"
+	"github.com/ovs-cni/antrea/pkg/agent/flowexporter"
 	"github.com/ovs-cni/antrea/pkg/agent/networkpolicy"
 	"github.com/ovs-cni/antrea/pkg/agent/noderoute"
 	agentof "github.com/ovs-cni/antrea/pkg/agent/openflow"
@@ -141,7 +142,10 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 		return err
 	}
 	nodeCfg := agentof.NodeConfig{GatewayOFPort: GatewayOFPort, TunnelOFPort: TunnelOFPort,
-		GatewayMAC: gwMAC, GatewayIP: gwIP, PodCIDR: podCIDR}
+		GatewayMAC: gwMAC, GatewayIP: gwIP, PodCIDR: podCIDR,
+		// The userspace datapath's conntrack has no counters: the flow
+		// exporter counts connections with learned flows.
+		ConnectionStats: cfg.FlowExporter.Enable && cfg.OVSDatapathType == config.DatapathNetdev}
 
 	// OpenFlow: every (re)connect replays what the syncer installed, so a
 	// restarted ovs-vswitchd gets the whole pipeline back.
@@ -215,6 +219,13 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 	if err := flows.Sync(ctx, "base", agentof.CategoryBase, agentof.BaseFlows(nodeCfg)); err != nil {
 		return err
 	}
+	if !nodeCfg.ConnectionStats {
+		// Counter flows an earlier run learned for its flow exporter
+		// have no timeout: nothing reads or deletes them any more.
+		if err := conn.DeleteByCookie(ctx, agentof.LearnedCookie(agentof.CategoryFlowExporter), ^uint64(0)); err != nil {
+			return fmt.Errorf("delete the flow exporter's counter flows: %w", err)
+		}
+	}
 
 	// NetworkPolicy: realized from the controller's objects for this node
 	// and the node's pods. Conjunction ids of this round live in the half
@@ -241,12 +252,13 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 		func(namespace string) ([]*networkingv1.NetworkPolicy, error) {
 			return npLister.NetworkPolicies(namespace).List(labels.Everything())
 		})
+	reconciler := networkpolicy.NewReconcilerFrom(flows, uint32((round+1)%2)<<31|1)
 	policies = policysync.New(policysync.Config{
 		Holds:     holds,
 		NodeName:  cfg.NodeName,
 		GatewayIP: gwIP,
 		Client:    policyClient,
-		Realizer:  networkpolicy.NewReconcilerFrom(flows, uint32((round+1)%2)<<31|1),
+		Realizer:  reconciler,
 		LocalPods: func() map[netip.Addr]uint32 {
 			out := map[netip.Addr]uint32{}
 			for _, p := range pods.Pods() {
@@ -306,6 +318,12 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 		}
 		services.Store(pc)
 	}
+	var exporter *flowexporter.Exporter
+	if cfg.FlowExporter.Enable {
+		if exporter, err = newFlowExporter(cfg, flowExporterDeps{conn: conn, factory: factory, pods: pods, policies: policies, rules: reconciler, registry: registry}); err != nil {
+			return err
+		}
+	}
 	factory.Start(ctx.Done())
 	nodePods.Start(ctx.Done())
 	factory.WaitForCacheSync(ctx.Done())
@@ -350,6 +368,9 @@ func Run(ctx context.Context, cfg config.AgentConfig) error {
 	go nc.Run(ctx)
 	if pc != nil {
 		go pc.Run(ctx)
+	}
+	if exporter != nil {
+		go exporter.Run(ctx)
 	}
 
 	masqueraded := []netip.Prefix{podCIDR}
