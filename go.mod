@@ -103,7 +103,6 @@ require (
 	go.opentelemetry.io/proto/otlp v1.4.0 // indirect
 	go.uber.org/multierr v1.11.0 // indirect
 	go.uber.org/zap v1.27.0 // indirect
-	go.yaml.in/yaml/v2 v2.4.3 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/crypto v0.57.0 // indirect
 	golang.org/x/exp v0.0.0-20240719175910-8a7402abbf56 // indirect
@@ -131,11 +130,15 @@ tool (
 )
 
 // go-ipfix v0.17.0 (the flow exporter's IPFIX library) requires the
-// Kubernetes 0.36 libraries, for its collector and Kafka tools, which the
-// agent does not link. The project is built and tested with the 0.33
-// ones: keep them.
+// Kubernetes 0.36 libraries and a newer Prometheus client, for its
+// collector and Kafka tools, which the agent does not link. The project is
+// built and tested with the versions below: keep them.
 replace (
 	github.com/google/gnostic-models => github.com/google/gnostic-models v0.6.9
+	github.com/prometheus/client_golang => github.com/prometheus/client_golang v1.22.0
+	github.com/prometheus/client_model => github.com/prometheus/client_model v0.6.1
+	github.com/prometheus/common => github.com/prometheus/common v0.62.0
+	github.com/prometheus/procfs => github.com/prometheus/procfs v0.15.1
 	k8s.io/api => k8s.io/api v0.33.13
 	k8s.io/apimachinery => k8s.io/apimachinery v0.33.13
 	k8s.io/client-go => k8s.io/client-go v0.33.13

@@ -76,6 +76,8 @@ type tracked struct {
 	lastActivity time.Time
 	// idleSent: an idle record went out and nothing moved since.
 	idleSent bool
+	// closedSeen: the last poll saw the TCP connection closed.
+	closedSeen bool
 	// closedSent: the end-of-flow record of a closed TCP connection went
 	// out; conntrack keeps the entry a while longer, we send no more.
 	closedSent bool
@@ -140,6 +142,7 @@ func (e *Exporter) Poll(ctx context.Context) error {
 		k := c.Key()
 		seen[k] = true
 		t := e.conns[k]
+		moved := false
 		if t == nil {
 			t = &tracked{conn: *c, start: c.Start, lastExport: now, lastActivity: now}
 			if t.start.IsZero() {
@@ -155,13 +158,21 @@ func (e *Exporter) Poll(ctx context.Context) error {
 			if c.OrigCounters != t.conn.OrigCounters || c.ReplyCounters != t.conn.ReplyCounters {
 				t.lastActivity = now
 				t.idleSent = false
+				moved = true
 			}
 			t.conn = *c
 		}
 		switch {
 		case t.closedSent:
 		case c.Closed():
-			due(t, connection.EndOfFlow)
+			// The end of flow goes out once the counters of a closed
+			// connection held still for a poll: flow statistics (the
+			// userspace datapath's counters) lag the packets by up to a
+			// revalidation cycle.
+			if t.closedSeen && !moved {
+				due(t, connection.EndOfFlow)
+			}
+			t.closedSeen = true
 		case t.moved() && now.Sub(t.lastExport) >= e.cfg.ActiveTimeout:
 			due(t, connection.EndActiveTimeout)
 		case !t.idleSent && now.Sub(t.lastActivity) >= e.cfg.IdleTimeout:

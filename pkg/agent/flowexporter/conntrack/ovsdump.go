@@ -6,7 +6,6 @@ package conntrack
 
 import (
 	"fmt"
-	"math/big"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -182,11 +181,18 @@ func parseUint16(s string) (uint16, error) {
 // parseLabels reads OVS's hex of the 128-bit label (leading zeros left
 // out).
 func parseLabels(s string) (lo, hi uint64, err error) {
-	v, ok := new(big.Int).SetString(strings.TrimPrefix(s, "0x"), 16)
-	if !ok || !strings.HasPrefix(s, "0x") || v.BitLen() > 128 {
+	h, ok := strings.CutPrefix(s, "0x")
+	if !ok || h == "" || len(h) > 32 {
 		return 0, 0, fmt.Errorf("labels %q", s)
 	}
-	lo = new(big.Int).And(v, new(big.Int).SetUint64(^uint64(0))).Uint64()
-	hi = new(big.Int).Rsh(v, 64).Uint64()
+	if len(h) > 16 {
+		if hi, err = strconv.ParseUint(h[:len(h)-16], 16, 64); err != nil {
+			return 0, 0, fmt.Errorf("labels %q", s)
+		}
+		h = h[len(h)-16:]
+	}
+	if lo, err = strconv.ParseUint(h, 16, 64); err != nil {
+		return 0, 0, fmt.Errorf("labels %q", s)
+	}
 	return lo, hi, nil
 }
