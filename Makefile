@@ -62,7 +62,7 @@ manifest-check: kube
 
 bench: deps build kube
 	@mkdir -p _output
-	$(GO) test -count=1 -timeout 30m -run '^$$' -bench . -benchtime 1x ./test/e2e/ ./pkg/controller/networkpolicy/ ./pkg/agent/ ./pkg/agent/proxy/ ./pkg/agent/networkpolicy/ | tee _output/bench.log
+	$(GO) test -count=1 -timeout 30m -run '^$$' -bench . -benchtime 1x ./test/e2e/ ./pkg/controller/networkpolicy/ ./pkg/agent/ ./pkg/agent/proxy/ ./pkg/agent/networkpolicy/ ./pkg/agent/flowexporter/ | tee _output/bench.log
 	hack/bench-table.sh _output/bench.log
 
 lint: $(TOOLS)/staticcheck

@@ -3,7 +3,7 @@
 # when something is missing. Safe to run on every make invocation.
 set -euo pipefail
 
-packages=(openvswitch-switch etcd-server iproute2 iputils-ping arping ethtool nftables iptables conntrack tcpdump curl iperf3 protobuf-compiler)
+packages=(openvswitch-switch etcd-server iproute2 iputils-ping arping ethtool nftables iptables conntrack tcpdump curl iperf3 protobuf-compiler pmacct)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

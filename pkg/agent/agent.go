@@ -39,6 +39,7 @@ import (
 	"github.com/ovs-cni/antrea/pkg/agent/cniinstall"
 	"github.com/ovs-cni/antrea/pkg/agent/cniserver"
 	"github.com/ovs-cni/antrea/pkg/agent/config"
+	"github.com/ovs-cni/antrea/pkg/agent/flowexporter"
 	"github.com/ovs-cni/antrea/pkg/agent/networkpolicy"
 	"github.com/ovs-cni/antrea/pkg/agent/nodebundle"
 	"github.com/ovs-cni/antrea/pkg/agent/noderoute"
@@ -164,7 +165,10 @@ func Run(ctx context.Context, cfg config.AgentConfig, opts Options) error {
 		return err
 	}
 	nodeCfg := agentof.NodeConfig{GatewayOFPort: GatewayOFPort, TunnelOFPort: TunnelOFPort,
-		GatewayMAC: gwMAC, GatewayIP: gwIP, PodCIDR: podCIDR}
+		GatewayMAC: gwMAC, GatewayIP: gwIP, PodCIDR: podCIDR,
+		// The userspace datapath's conntrack has no counters: the flow
+		// exporter counts connections with learned flows.
+		ConnectionStats: cfg.FlowExporter.Enable && cfg.OVSDatapathType == config.DatapathNetdev}
 
 	// OpenFlow: every (re)connect replays what the syncer installed, so a
 	// restarted ovs-vswitchd gets the whole pipeline back.
@@ -243,6 +247,13 @@ func Run(ctx context.Context, cfg config.AgentConfig, opts Options) error {
 	}
 	if err := flows.Sync(ctx, "base", agentof.CategoryBase, agentof.BaseFlows(nodeCfg)); err != nil {
 		return err
+	}
+	if !nodeCfg.ConnectionStats {
+		// Counter flows an earlier run learned for its flow exporter
+		// have no timeout: nothing reads or deletes them any more.
+		if err := conn.DeleteByCookie(ctx, agentof.LearnedCookie(agentof.CategoryFlowExporter), ^uint64(0)); err != nil {
+			return fmt.Errorf("delete the flow exporter's counter flows: %w", err)
+		}
 	}
 
 	// NetworkPolicy: realized from the controller's objects for this node
@@ -366,6 +377,12 @@ func Run(ctx context.Context, cfg config.AgentConfig, opts Options) error {
 		return fmt.Errorf("watch Traceflows: %w", err)
 	}
 	traces.Store(tfc)
+	var exporter *flowexporter.Exporter
+	if cfg.FlowExporter.Enable {
+		if exporter, err = newFlowExporter(cfg, flowExporterDeps{conn: conn, factory: factory, pods: pods, policies: policies, rules: reconciler, registry: registry}); err != nil {
+			return err
+		}
+	}
 	factory.Start(ctx.Done())
 	nodePods.Start(ctx.Done())
 	go tfInformer.Run(ctx.Done())
@@ -422,6 +439,9 @@ func Run(ctx context.Context, cfg config.AgentConfig, opts Options) error {
 			Metrics:   policystats.NewMetrics(registry),
 		}
 		go reporter.Run(ctx)
+	}
+	if exporter != nil {
+		go exporter.Run(ctx)
 	}
 
 	masqueraded := []netip.Prefix{podCIDR}

@@ -91,6 +91,8 @@ type AgentConfig struct {
 	// traffic its NetworkPolicy flows counted to the controller (a Go
 	// duration, at least 1s); "0" turns the statistics off.
 	NetworkPolicyStatsInterval string `json:"networkPolicyStatsInterval"`
+	// FlowExporter configures the export of connection records (IPFIX).
+	FlowExporter FlowExporterConfig `json:"flowExporter"`
 }
 
 // StatsInterval is NetworkPolicyStatsInterval parsed (Validate checked
@@ -204,6 +206,11 @@ func (c AgentConfig) Validate() error {
 		return fmt.Errorf("serviceCIDR %q: %w", c.ServiceCIDR, err)
 	} else if !p.Addr().Is4() {
 		return fmt.Errorf("serviceCIDR %q: only IPv4 is supported", c.ServiceCIDR)
+	}
+	if c.FlowExporter.Enable {
+		if _, err := c.FlowExporter.Settings(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
