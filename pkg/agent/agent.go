@@ -478,6 +478,17 @@ func Run(ctx context.Context, cfg config.AgentConfig, opts Options) error {
 					return netip.Addr{}, fmt.Errorf("pod %s/%s has no IP yet", ns, name)
 				}
 				return ip, nil
+			},
+			serviceIP: func(ctx context.Context, ns, name string) (netip.Addr, error) {
+				svc, err := client.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
+				if err != nil {
+					return netip.Addr{}, err
+				}
+				ip, err := netip.ParseAddr(svc.Spec.ClusterIP)
+				if err != nil || !ip.Is4() {
+					return netip.Addr{}, fmt.Errorf("service %s/%s has no IPv4 ClusterIP (%q)", ns, name, svc.Spec.ClusterIP)
+				}
+				return ip, nil
 			}}
 		bundle := nodebundle.Sources{Config: cfg, ConfigFile: opts.ConfigFile, LogFile: opts.LogFile, Version: version.Version,
 			Runner: supportbundle.ExecRunner{}, Inspector: in, NetworkPolicies: policies.LastRealized, Metrics: registry}

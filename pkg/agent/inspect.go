@@ -35,6 +35,8 @@ type inspector struct {
 	connected  func() bool
 	// podIP finds a pod of another node.
 	podIP func(ctx context.Context, namespace, name string) (netip.Addr, error)
+	// serviceIP finds a Service's ClusterIP.
+	serviceIP func(ctx context.Context, namespace, name string) (netip.Addr, error)
 }
 
 func (in *inspector) PodInterfaces() []agentapi.PodInterface {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	agentapi "github.com/ovs-cni/antrea/pkg/agent/apiserver"
 	"github.com/ovs-cni/antrea/pkg/agent/config"
@@ -185,4 +187,47 @@ func TestTraceOutcome(t *testing.T) {
 	out, why = in.outcome(trace.Result{Dropped: true}, dropped, src, src.IP)
 	assert.Equal(t, "dropped in table 100 IngressDefaultRule", out)
 	assert.Contains(t, why, "dropped: x/a is isolated for ingress by NetworkPolicies")
+}
+
+func TestTraceDestinationPodThenService(t *testing.T) {
+	in := testInspector(t)
+	notFound := func(resource string) error {
+		return apierrors.NewNotFound(schema.GroupResource{Resource: resource}, "x")
+	}
+	in.podIP = func(_ context.Context, ns, name string) (netip.Addr, error) {
+		if ns == "y" && name == "b" {
+			return netip.MustParseAddr("10.10.1.7"), nil
+		}
+		return netip.Addr{}, notFound("pods")
+	}
+	in.serviceIP = func(_ context.Context, ns, name string) (netip.Addr, error) {
+		if ns == "y" && name == "web" {
+			return netip.MustParseAddr("10.96.0.42"), nil
+		}
+		return netip.Addr{}, notFound("services")
+	}
+	ctx := context.Background()
+	tests := []struct {
+		dst, wantIP, wantService, wantErr string
+	}{
+		{dst: "x/a", wantIP: "10.10.0.5"}, // a local pod
+		{dst: "y/b", wantIP: "10.10.1.7"}, // a pod of another node
+		{dst: "y/web", wantIP: "10.96.0.42", wantService: "y/web"},
+		{dst: "10.96.0.10", wantIP: "10.96.0.10"},
+		{dst: "y/nope", wantErr: "destination y/nope: no pod or Service of that name"},
+		{dst: "not-an-ip", wantErr: `destination "not-an-ip": want namespace/name of a pod or a Service, or an IPv4 address`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.dst, func(t *testing.T) {
+			packet, _, ip, service, err := in.tracePacket(ctx, agentapi.TraceQuery{Source: "x/a", Destination: tt.dst})
+			if tt.wantErr != "" {
+				assert.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantIP, ip.String())
+			assert.Equal(t, tt.wantService, service)
+			assert.Contains(t, packet, "nw_dst="+tt.wantIP)
+		})
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/ovs-cni/antrea/pkg/agent/podconfig"
 	"github.com/ovs-cni/antrea/pkg/agent/trace"
 	"github.com/ovs-cni/antrea/pkg/ovs/unixctl"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
 var kinds = map[int]string{
@@ -27,7 +28,7 @@ var conjIDMatch = regexp.MustCompile(`conj_id=(0x[0-9a-f]+|\d+)`)
 // through the bridge (ofproto/trace), and names each table, the outcome and
 // the NetworkPolicy that decided.
 func (in *inspector) TracePacket(ctx context.Context, q agentapi.TraceQuery) (*agentapi.TraceResult, error) {
-	packet, src, dstIP, err := in.tracePacket(ctx, q)
+	packet, src, dstIP, service, err := in.tracePacket(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +41,7 @@ func (in *inspector) TracePacket(ctx context.Context, q agentapi.TraceQuery) (*a
 		return nil, fmt.Errorf("ofproto/trace: %w", err)
 	}
 	parsed := trace.Parse(raw)
-	res := &agentapi.TraceResult{Packet: packet, Raw: raw}
+	res := &agentapi.TraceResult{Packet: packet, Service: service, Raw: raw}
 	for _, s := range parsed.Steps {
 		step := agentapi.TraceStep{Table: s.Table, TableName: agentof.TableName(s.Table), Match: s.Match, NoMatch: s.NoMatch, Actions: s.Actions}
 		if !s.NoMatch {
@@ -57,33 +58,54 @@ func (in *inspector) TracePacket(ctx context.Context, q agentapi.TraceQuery) (*a
 	return res, nil
 }
 
-// tracePacket is the ofproto/trace flow of q.
-func (in *inspector) tracePacket(ctx context.Context, q agentapi.TraceQuery) (string, podconfig.Pod, netip.Addr, error) {
+// destinationIP resolves namespace/name to a pod's IP or, when there is no
+// such pod, to a Service's ClusterIP (then service is its name).
+func (in *inspector) destinationIP(ctx context.Context, ns, name string) (ip netip.Addr, service string, err error) {
+	if p, ok := in.localPod(func(p podconfig.Pod) bool { return p.PodNamespace == ns && p.PodName == name }); ok {
+		return p.IP, "", nil
+	}
+	ip, err = in.podIP(ctx, ns, name)
+	if err == nil {
+		return ip, "", nil
+	}
+	if !apierrors.IsNotFound(err) || in.serviceIP == nil {
+		return ip, "", fmt.Errorf("destination pod %s/%s: %w", ns, name, err)
+	}
+	svcIP, svcErr := in.serviceIP(ctx, ns, name)
+	if svcErr != nil {
+		if apierrors.IsNotFound(svcErr) {
+			return ip, "", fmt.Errorf("destination %s/%s: no pod or Service of that name: %w", ns, name, agentapi.ErrNotFound)
+		}
+		return ip, "", fmt.Errorf("destination Service %s/%s: %w", ns, name, svcErr)
+	}
+	return svcIP, ns + "/" + name, nil
+}
+
+// tracePacket is the ofproto/trace flow of q, with the Service the
+// destination named ("" for a pod or an IP).
+func (in *inspector) tracePacket(ctx context.Context, q agentapi.TraceQuery) (string, podconfig.Pod, netip.Addr, string, error) {
 	var none podconfig.Pod
 	var noIP netip.Addr
 	ns, name, ok := agentapi.SplitNamespacedName(q.Source)
 	if !ok {
-		return "", none, noIP, fmt.Errorf("source %q: want namespace/name of a pod on this node", q.Source)
+		return "", none, noIP, "", fmt.Errorf("source %q: want namespace/name of a pod on this node", q.Source)
 	}
 	src, ok := in.localPod(func(p podconfig.Pod) bool { return p.PodNamespace == ns && p.PodName == name })
 	if !ok {
-		return "", none, noIP, fmt.Errorf("source pod %s on this node: %w", q.Source, agentapi.ErrNotFound)
+		return "", none, noIP, "", fmt.Errorf("source pod %s on this node: %w", q.Source, agentapi.ErrNotFound)
 	}
 	var dstIP netip.Addr
-	if dns, dname, isPod := agentapi.SplitNamespacedName(q.Destination); isPod {
-		if p, ok := in.localPod(func(p podconfig.Pod) bool { return p.PodNamespace == dns && p.PodName == dname }); ok {
-			dstIP = p.IP
-		} else {
-			ip, err := in.podIP(ctx, dns, dname)
-			if err != nil {
-				return "", none, noIP, fmt.Errorf("destination pod %s: %w", q.Destination, err)
-			}
-			dstIP = ip
+	var service string
+	if dns, dname, named := agentapi.SplitNamespacedName(q.Destination); named {
+		ip, svc, err := in.destinationIP(ctx, dns, dname)
+		if err != nil {
+			return "", none, noIP, "", err
 		}
+		dstIP, service = ip, svc
 	} else {
 		ip, err := netip.ParseAddr(q.Destination)
 		if err != nil || !ip.Is4() {
-			return "", none, noIP, fmt.Errorf("destination %q: want namespace/name of a pod or an IPv4 address", q.Destination)
+			return "", none, noIP, "", fmt.Errorf("destination %q: want namespace/name of a pod or a Service, or an IPv4 address", q.Destination)
 		}
 		dstIP = ip
 	}
@@ -102,7 +124,7 @@ func (in *inspector) tracePacket(ctx context.Context, q agentapi.TraceQuery) (st
 		port = 80
 	}
 	if port < 1 || port > 65535 {
-		return "", none, noIP, fmt.Errorf("dstPort %d: must be between 1 and 65535", port)
+		return "", none, noIP, "", fmt.Errorf("dstPort %d: must be between 1 and 65535", port)
 	}
 	l4 := ""
 	switch proto {
@@ -113,10 +135,10 @@ func (in *inspector) tracePacket(ctx context.Context, q agentapi.TraceQuery) (st
 	case "icmp":
 		l4 = ",icmp_type=8,icmp_code=0"
 	default:
-		return "", none, noIP, fmt.Errorf("protocol %q: must be tcp, udp or icmp", q.Protocol)
+		return "", none, noIP, "", fmt.Errorf("protocol %q: must be tcp, udp or icmp", q.Protocol)
 	}
 	return fmt.Sprintf("%s,in_port=%d,dl_src=%s,dl_dst=%s,nw_src=%s,nw_dst=%s,nw_ttl=64%s",
-		proto, src.OFPort, src.MAC, dstMAC, src.IP, dstIP, l4), src, dstIP, nil
+		proto, src.OFPort, src.MAC, dstMAC, src.IP, dstIP, l4), src, dstIP, service, nil
 }
 
 func (in *inspector) localPod(match func(podconfig.Pod) bool) (podconfig.Pod, bool) {

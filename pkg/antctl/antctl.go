@@ -376,9 +376,10 @@ func newTracePacket(o *options) *cobra.Command {
 	var q agentapi.TraceQuery
 	var raw bool
 	cmd := &cobra.Command{
-		Use:   "trace-packet -S NS/POD -D NS/POD|IP [-p tcp|udp|icmp] [--dport PORT]",
+		Use:   "trace-packet -S NS/POD -D NS/POD|NS/SERVICE|IP [-p tcp|udp|icmp] [--dport PORT]",
 		Short: "Trace a packet from a pod of this node through the bridge, table by table, with what decided its fate (agent)",
 		Example: `  antctl trace-packet -S default/client -D default/web --dport 8080
+  antctl trace-packet -S default/client -D kube-system/kube-dns -p udp --dport 53
   antctl trace-packet -S default/client -D 10.96.0.10 -p udp --dport 53`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -399,7 +400,11 @@ func newTracePacket(o *options) *cobra.Command {
 				_, err := fmt.Fprintln(w, res.Raw)
 				return err
 			}
-			fmt.Fprintf(w, "packet: %s\n\n", res.Packet)
+			fmt.Fprintf(w, "packet: %s\n", res.Packet)
+			if res.Service != "" {
+				fmt.Fprintf(w, "service: %s (its ClusterIP)\n", res.Service)
+			}
+			fmt.Fprintln(w)
 			rows := [][]string{{"TABLE", "KIND", "MATCHED", "ACTIONS"}}
 			for _, s := range res.Steps {
 				table := fmt.Sprintf("%d %s", s.Table, s.TableName)
@@ -425,7 +430,7 @@ func newTracePacket(o *options) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVarP(&q.Source, "source", "S", "", "NAMESPACE/NAME of a pod of this node")
-	f.StringVarP(&q.Destination, "destination", "D", "", "NAMESPACE/NAME of a pod (any node), or an IPv4 address (e.g. a ClusterIP)")
+	f.StringVarP(&q.Destination, "destination", "D", "", "NAMESPACE/NAME of a pod (any node) or of a Service (its ClusterIP), or an IPv4 address")
 	f.StringVarP(&q.Protocol, "protocol", "p", "tcp", "tcp, udp or icmp")
 	f.IntVar(&q.DstPort, "dport", 80, "destination port (tcp, udp)")
 	f.BoolVar(&raw, "raw", false, "print OVS's own ofproto/trace output")

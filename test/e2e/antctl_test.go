@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -93,6 +94,19 @@ func TestAntctl(t *testing.T) {
 	out = antctl("--node", "node-1", "--", "trace-packet", "-S", ns+"/client", "-D", ns+"/remote", "-p", "udp", "--dport", "53")
 	t.Logf("trace to node-2:\n%s", out)
 	assert.Contains(t, out, "result: sent into the tunnel to node 172.18.0.12")
+	// A Service by name: its ClusterIP, DNATed to its one endpoint (web).
+	svc := service(ns, "websvc", "web", corev1.ServiceTypeClusterIP)
+	svc.Spec.Selector = map[string]string{"pod": "web"}
+	_, err = l.Client.CoreV1().Services(ns).Create(c, svc, metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		out, _, code := l.Run("antctl", "--node", "node-1", "--", "trace-packet", "-S", ns+"/client", "-D", ns+"/websvc")
+		return code == 0 && strings.Contains(out, "result: delivered to pod antctl/web")
+	}, 30*time.Second, 300*time.Millisecond, "the Service's ClusterIP leads to web once its flows are in")
+	out = antctl("--node", "node-1", "--", "trace-packet", "-S", ns+"/client", "-D", ns+"/websvc")
+	t.Logf("trace through the Service:\n%s", out)
+	assert.Contains(t, out, "service: antctl/websvc (its ClusterIP)")
+	assert.Regexp(t, `40 DNAT\s+service\s`, out, "the Service's flow in table 40 decided the endpoint")
 
 	out = antctl("--node", "node-1", "--", "version")
 	assert.Regexp(t, `antctl version: \S+\nagent version: \S+`, out)

@@ -168,8 +168,11 @@ type TraceStep struct {
 
 // TraceResult is the packet's path and what became of it.
 type TraceResult struct {
-	Packet string      `json:"packet"`
-	Steps  []TraceStep `json:"steps"`
+	Packet string `json:"packet"`
+	// Service is the Service (namespace/name) whose ClusterIP the packet
+	// was sent to, when the destination named one.
+	Service string      `json:"service,omitempty"`
+	Steps   []TraceStep `json:"steps"`
 	// Outcome: delivered to a pod, sent into the tunnel, to the node, or
 	// dropped in a table.
 	Outcome string `json:"outcome"`
