@@ -479,6 +479,12 @@ func Run(ctx context.Context, cfg config.AgentConfig, opts Options) error {
 				}
 				return ip, nil
 			},
+			group: func(id uint32) (of.GroupEntry, bool) {
+				if pc := services.Load(); pc != nil {
+					return pc.Group(id)
+				}
+				return of.GroupEntry{}, false
+			},
 			serviceIP: func(ctx context.Context, ns, name string) (netip.Addr, error) {
 				svc, err := client.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
 				if err != nil {

@@ -15,6 +15,7 @@ import (
 	agentof "github.com/ovs-cni/antrea/pkg/agent/openflow"
 	"github.com/ovs-cni/antrea/pkg/agent/podconfig"
 	"github.com/ovs-cni/antrea/pkg/agent/policysync"
+	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
 	"github.com/ovs-cni/antrea/pkg/ovs/unixctl"
 	"github.com/ovs-cni/antrea/pkg/version"
 )
@@ -37,6 +38,8 @@ type inspector struct {
 	podIP func(ctx context.Context, namespace, name string) (netip.Addr, error)
 	// serviceIP finds a Service's ClusterIP.
 	serviceIP func(ctx context.Context, namespace, name string) (netip.Addr, error)
+	// group returns an installed service group (nil without the proxy).
+	group func(id uint32) (of.GroupEntry, bool)
 }
 
 func (in *inspector) PodInterfaces() []agentapi.PodInterface {

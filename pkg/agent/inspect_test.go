@@ -231,3 +231,32 @@ func TestTraceDestinationPodThenService(t *testing.T) {
 		})
 	}
 }
+
+func TestTraceFollowsAServiceGroup(t *testing.T) {
+	raw := `40. ct_state=+new+trk,tcp,nw_dst=10.96.128.192,tp_dst=80, priority 200, cookie 0x1050000000000
+    group:3
+     -> no live bucket
+`
+	parsed := trace.Parse(raw)
+	id, ok := endingGroup(parsed, raw)
+	require.True(t, ok)
+	assert.Equal(t, uint32(3), id)
+	_, ok = endingGroup(parsed, "40. priority 200\n    group:3\n    -> bucket 0\n")
+	assert.False(t, ok, "a group OVS followed needs nothing more")
+
+	in := testInspector(t)
+	table := uint8(50)
+	in.group = func(id uint32) (of.GroupEntry, bool) {
+		if id != 3 {
+			return of.GroupEntry{}, false
+		}
+		return of.GroupEntry{ID: 3, Type: of.GroupSelect, Buckets: []of.Bucket{{Weight: 100, Actions: []of.Action{
+			of.CT{Commit: true, Zone: 65520, Table: &table, NAT: &of.NAT{DNAT: true, IPMin: []byte{10, 10, 0, 2}, PortMin: 8080}},
+		}}}}, true
+	}
+	ep, ok := in.groupEndpoint(3)
+	require.True(t, ok)
+	assert.Equal(t, "10.10.0.2:8080", ep.String())
+	_, ok = in.groupEndpoint(4)
+	assert.False(t, ok)
+}

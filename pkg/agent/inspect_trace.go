@@ -8,13 +8,15 @@ import (
 	"strconv"
 	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
 	agentapi "github.com/ovs-cni/antrea/pkg/agent/apiserver"
 	"github.com/ovs-cni/antrea/pkg/agent/networkpolicy"
 	agentof "github.com/ovs-cni/antrea/pkg/agent/openflow"
 	"github.com/ovs-cni/antrea/pkg/agent/podconfig"
 	"github.com/ovs-cni/antrea/pkg/agent/trace"
+	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
 	"github.com/ovs-cni/antrea/pkg/ovs/unixctl"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
 var kinds = map[int]string{
@@ -42,6 +44,42 @@ func (in *inspector) TracePacket(ctx context.Context, q agentapi.TraceQuery) (*a
 	}
 	parsed := trace.Parse(raw)
 	res := &agentapi.TraceResult{Packet: packet, Service: service, Raw: raw}
+	// A Service's select group picks its endpoint by a datapath hash and
+	// a recirculation that ofproto/trace cannot follow: pick a bucket
+	// ourselves and trace the packet again as DNATed to its endpoint.
+	if group, ok := endingGroup(parsed, raw); ok {
+		if ep, ok := in.groupEndpoint(group); ok {
+			dnat := q
+			dnat.Destination, dnat.DstPort = ep.Addr().String(), int(ep.Port())
+			if dnat.Protocol == "icmp" {
+				dnat.DstPort = q.DstPort
+			}
+			packet2, _, dst2, _, err := in.tracePacket(ctx, dnat)
+			if err == nil {
+				raw2, err := unixctl.Call(ctx, sock, "ofproto/trace", in.cfg.OVSBridge, packet2)
+				if err != nil {
+					return nil, fmt.Errorf("ofproto/trace: %w", err)
+				}
+				res.Endpoint = ep.String()
+				res.Raw += "\n\n# the packet as DNATed by group " + strconv.FormatUint(uint64(group), 10) + " to " + ep.String() + "\n" + raw2
+				res.Steps = in.steps(res.Steps, parsed)
+				res.Steps = append(res.Steps, agentapi.TraceStep{Kind: "service", Table: parsed.Steps[len(parsed.Steps)-1].Table,
+					TableName: "(group " + strconv.FormatUint(uint64(group), 10) + ")", Match: "bucket to endpoint " + ep.String(),
+					Actions: []string{"ct(commit,nat(dst=" + ep.String() + "))", "trace again from table 0 as DNATed"}})
+				parsed2 := trace.Parse(raw2)
+				res.Steps = in.steps(res.Steps, parsed2)
+				res.Outcome, res.Decision = in.outcome(parsed2, res.Steps, src, dst2)
+				return res, nil
+			}
+		}
+	}
+	res.Steps = in.steps(res.Steps, parsed)
+	res.Outcome, res.Decision = in.outcome(parsed, res.Steps, src, dstIP)
+	return res, nil
+}
+
+// steps appends the parsed trace's steps, named.
+func (in *inspector) steps(out []agentapi.TraceStep, parsed trace.Result) []agentapi.TraceStep {
 	for _, s := range parsed.Steps {
 		step := agentapi.TraceStep{Table: s.Table, TableName: agentof.TableName(s.Table), Match: s.Match, NoMatch: s.NoMatch, Actions: s.Actions}
 		if !s.NoMatch {
@@ -52,10 +90,50 @@ func (in *inspector) TracePacket(ctx context.Context, q agentapi.TraceQuery) (*a
 		} else if step.Kind == "networkpolicy" {
 			step.Policy = in.rulePolicy(s)
 		}
-		res.Steps = append(res.Steps, step)
+		out = append(out, step)
 	}
-	res.Outcome, res.Decision = in.outcome(parsed, res.Steps, src, dstIP)
-	return res, nil
+	return out
+}
+
+// endingGroup returns the group a trace ended in because OVS could not
+// follow its bucket choice.
+func endingGroup(parsed trace.Result, raw string) (uint32, bool) {
+	if len(parsed.Steps) == 0 || !strings.Contains(raw, "no live bucket") {
+		return 0, false
+	}
+	last := parsed.Steps[len(parsed.Steps)-1]
+	for _, a := range last.Actions {
+		if v, ok := strings.CutPrefix(a, "group:"); ok {
+			id, err := strconv.ParseUint(v, 10, 32)
+			return uint32(id), err == nil
+		}
+	}
+	return 0, false
+}
+
+// groupEndpoint is the endpoint of the first bucket of an installed
+// service group that DNATs (ct nat(dst=...)).
+func (in *inspector) groupEndpoint(id uint32) (netip.AddrPort, bool) {
+	if in.group == nil {
+		return netip.AddrPort{}, false
+	}
+	g, ok := in.group(id)
+	if !ok {
+		return netip.AddrPort{}, false
+	}
+	for _, b := range g.Buckets {
+		for _, a := range b.Actions {
+			ct, ok := a.(of.CT)
+			if !ok || ct.NAT == nil || !ct.NAT.DNAT {
+				continue
+			}
+			ip, ok := netip.AddrFromSlice(ct.NAT.IPMin)
+			if ok {
+				return netip.AddrPortFrom(ip.Unmap(), ct.NAT.PortMin), true
+			}
+		}
+	}
+	return netip.AddrPort{}, false
 }
 
 // destinationIP resolves namespace/name to a pod's IP or, when there is no

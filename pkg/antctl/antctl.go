@@ -404,6 +404,9 @@ func newTracePacket(o *options) *cobra.Command {
 			if res.Service != "" {
 				fmt.Fprintf(w, "service: %s (its ClusterIP)\n", res.Service)
 			}
+			if res.Endpoint != "" {
+				fmt.Fprintf(w, "endpoint: %s (a bucket of the Service's group; the steps after it are the packet as DNATed there)\n", res.Endpoint)
+			}
 			fmt.Fprintln(w)
 			rows := [][]string{{"TABLE", "KIND", "MATCHED", "ACTIONS"}}
 			for _, s := range res.Steps {

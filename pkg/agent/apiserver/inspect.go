@@ -171,8 +171,12 @@ type TraceResult struct {
 	Packet string `json:"packet"`
 	// Service is the Service (namespace/name) whose ClusterIP the packet
 	// was sent to, when the destination named one.
-	Service string      `json:"service,omitempty"`
-	Steps   []TraceStep `json:"steps"`
+	Service string `json:"service,omitempty"`
+	// Endpoint is the endpoint (IP:port) the Service's group was taken
+	// to choose; the steps after the group are those of the packet as
+	// DNATed to it.
+	Endpoint string      `json:"endpoint,omitempty"`
+	Steps    []TraceStep `json:"steps"`
 	// Outcome: delivered to a pod, sent into the tunnel, to the node, or
 	// dropped in a table.
 	Outcome string `json:"outcome"`

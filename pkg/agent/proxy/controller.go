@@ -237,6 +237,14 @@ func (c *Controller) Enqueue() {
 	c.queue.Add(syncKey)
 }
 
+// Group returns an installed service group (for troubleshooting traces).
+func (c *Controller) Group(id uint32) (of.GroupEntry, bool) {
+	c.gmu.Lock()
+	defer c.gmu.Unlock()
+	g, ok := c.installed[id]
+	return g, ok
+}
+
 // ReplayGroups installs every group again, e.g. into a restarted switch.
 // It must run before the flows are replayed: a flow that points to a
 // missing group is refused, and with it the whole bundle.
