@@ -91,3 +91,15 @@ func BenchmarkRealize10kRules(b *testing.B) {
 		b.Logf("%d policy flows realized in %s; switch: %s", flows, took, installed)
 	}
 }
+
+// BenchmarkCompile10kRules compiles the state of BenchmarkRealize10kRules
+// with a fresh compiler, without a switch: the agent's own share of a
+// full realization.
+func BenchmarkCompile10kRules(b *testing.B) {
+	s := benchState()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		NewCompiler().CompileKeyed(s)
+	}
+}

@@ -1,8 +1,10 @@
 package networkpolicy
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -164,7 +166,9 @@ type localPod struct {
 // clauseFlow is a clause flow shared by the conjunctions in conj.
 type clauseFlow struct {
 	flow of.Flow
-	conj map[of.Conjunction]bool
+	// conj are the conjunctions the flow is a clause of, in the order
+	// added, duplicates included (result sorts and compacts them).
+	conj []of.Conjunction
 }
 
 type builder struct {
@@ -197,10 +201,10 @@ func (b *builder) addClause(table uint8, match []of.MatchField, c of.Conjunction
 	k := f.Key()
 	cf := b.clauses[k]
 	if cf == nil {
-		cf = &clauseFlow{flow: f, conj: map[of.Conjunction]bool{}}
+		cf = &clauseFlow{flow: f}
 		b.clauses[k] = cf
 	}
-	cf.conj[c] = true
+	cf.conj = append(cf.conj, c)
 }
 
 // base adds the flows that do not depend on any policy.
@@ -510,25 +514,16 @@ func (b *builder) result() map[string]map[string]of.Flow {
 	}
 	for k, cf := range b.clauses {
 		f := cf.flow
-		if len(cf.conj) == 1 {
-			for c := range cf.conj {
-				f.Actions = []of.Action{c}
-			}
-		} else {
-			conj := make([]of.Conjunction, 0, len(cf.conj))
-			for c := range cf.conj {
-				conj = append(conj, c)
-			}
-			sort.Slice(conj, func(i, j int) bool {
-				if conj[i].ID != conj[j].ID {
-					return conj[i].ID < conj[j].ID
-				}
-				return conj[i].Clause < conj[j].Clause
+		conj := cf.conj
+		if len(conj) > 1 {
+			slices.SortFunc(conj, func(a, b of.Conjunction) int {
+				return cmp.Or(cmp.Compare(a.ID, b.ID), cmp.Compare(a.Clause, b.Clause))
 			})
-			f.Actions = make([]of.Action, len(conj))
-			for i, c := range conj {
-				f.Actions[i] = c
-			}
+			conj = slices.Compact(conj)
+		}
+		f.Actions = make([]of.Action, len(conj))
+		for i, c := range conj {
+			f.Actions[i] = c
 		}
 		tableOwner[f.Table][k] = f
 	}
