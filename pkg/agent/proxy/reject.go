@@ -11,6 +11,7 @@ import (
 
 	agentof "github.com/ovs-cni/antrea/pkg/agent/openflow"
 	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
+	"github.com/ovs-cni/antrea/pkg/util/inetsum"
 )
 
 // PacketSender sends packets into the switch (openflow.Conn).
@@ -122,7 +123,7 @@ func RejectReply(frame []byte) ([]byte, error) {
 	h[9] = proto
 	copy(h[12:16], dst[:])
 	copy(h[16:20], src[:])
-	binary.BigEndian.PutUint16(h[10:], checksum(h, 0))
+	binary.BigEndian.PutUint16(h[10:], inetsum.Checksum(h, 0))
 	out = append(out, h...)
 	return append(out, payload...), nil
 }
@@ -153,7 +154,7 @@ func tcpReset(seg []byte, from, to [4]byte) []byte {
 		binary.BigEndian.PutUint32(rst[8:], binary.BigEndian.Uint32(seg[4:])+n)
 		rst[13] = tcpRST | tcpACK
 	}
-	binary.BigEndian.PutUint16(rst[16:], checksum(rst, pseudoHeaderSum(from, to, of.ProtoTCP, len(rst))))
+	binary.BigEndian.PutUint16(rst[16:], inetsum.Checksum(rst, inetsum.PseudoHeader(from, to, of.ProtoTCP, len(rst))))
 	return rst
 }
 
@@ -163,26 +164,6 @@ func icmpPortUnreachable(quote []byte) []byte {
 	m := make([]byte, 8, 8+len(quote))
 	m[0], m[1] = 3, 3
 	m = append(m, quote...)
-	binary.BigEndian.PutUint16(m[2:], checksum(m, 0))
+	binary.BigEndian.PutUint16(m[2:], inetsum.Checksum(m, 0))
 	return m
-}
-
-func pseudoHeaderSum(src, dst [4]byte, proto byte, length int) uint32 {
-	sum := uint32(binary.BigEndian.Uint16(src[0:])) + uint32(binary.BigEndian.Uint16(src[2:]))
-	sum += uint32(binary.BigEndian.Uint16(dst[0:])) + uint32(binary.BigEndian.Uint16(dst[2:]))
-	return sum + uint32(proto) + uint32(length)
-}
-
-// checksum is the Internet checksum of b, starting from a partial sum.
-func checksum(b []byte, sum uint32) uint16 {
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		sum += uint32(b[len(b)-1]) << 8
-	}
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
 }

@@ -10,6 +10,7 @@ import (
 
 	agentof "github.com/ovs-cni/antrea/pkg/agent/openflow"
 	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
+	"github.com/ovs-cni/antrea/pkg/util/inetsum"
 )
 
 var (
@@ -28,7 +29,7 @@ func frame(proto byte, l4 []byte) []byte {
 	ip[8], ip[9] = 64, proto
 	copy(ip[12:], rejPodIP)
 	copy(ip[16:], rejVIP)
-	binary.BigEndian.PutUint16(ip[10:], checksum(ip, 0))
+	binary.BigEndian.PutUint16(ip[10:], inetsum.Checksum(ip, 0))
 	return append(append(f, ip...), l4...)
 }
 
@@ -74,7 +75,7 @@ func TestRejectReply(t *testing.T) {
 			assert.Equal(t, rejPodMAC, out[0:6], "to the sender")
 			assert.Equal(t, rejGwMAC, out[6:12], "from the MAC it sent to")
 			ip := out[14:34]
-			assert.Equal(t, uint16(0), checksum(ip, 0), "IP checksum")
+			assert.Equal(t, uint16(0), inetsum.Checksum(ip, 0), "IP checksum")
 			assert.Equal(t, tc.proto, ip[9])
 			assert.Equal(t, rejVIP, ip[12:16], "from the ClusterIP")
 			assert.Equal(t, rejPodIP, ip[16:20], "to the pod")
@@ -85,7 +86,7 @@ func TestRejectReply(t *testing.T) {
 				var src, dst [4]byte
 				copy(src[:], rejVIP)
 				copy(dst[:], rejPodIP)
-				assert.Equal(t, uint16(0), checksum(l4, pseudoHeaderSum(src, dst, of.ProtoTCP, len(l4))), "TCP checksum")
+				assert.Equal(t, uint16(0), inetsum.Checksum(l4, inetsum.PseudoHeader(src, dst, of.ProtoTCP, len(l4))), "TCP checksum")
 				assert.Equal(t, uint16(80), binary.BigEndian.Uint16(l4[0:]))
 				assert.Equal(t, uint16(40000), binary.BigEndian.Uint16(l4[2:]))
 				assert.Equal(t, tc.seq, binary.BigEndian.Uint32(l4[4:]))
@@ -93,7 +94,7 @@ func TestRejectReply(t *testing.T) {
 				assert.Equal(t, tc.flags, l4[13])
 			case of.ProtoICMP:
 				assert.Equal(t, []byte{3, 3}, l4[0:2])
-				assert.Equal(t, uint16(0), checksum(l4, 0), "ICMP checksum")
+				assert.Equal(t, uint16(0), inetsum.Checksum(l4, 0), "ICMP checksum")
 				assert.Equal(t, tc.in[14:14+tc.icmpQuote], l4[8:])
 			}
 		})

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 
 	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
+	"github.com/ovs-cni/antrea/pkg/util/inetsum"
 )
 
 // Packet is the frame a Traceflow injects: Ethernet, IPv4 with the tag in
@@ -60,13 +61,13 @@ func (p Packet) Frame() ([]byte, error) {
 		l4[12] = tcpHeaderLen / 4 << 4
 		l4[13] = p.TCPFlags
 		binary.BigEndian.PutUint16(l4[14:], tcpWindow)
-		binary.BigEndian.PutUint16(l4[16:], checksum(l4, pseudoHeaderSum(src, dst, of.ProtoTCP, len(l4))))
+		binary.BigEndian.PutUint16(l4[16:], inetsum.Checksum(l4, inetsum.PseudoHeader(src, dst, of.ProtoTCP, len(l4))))
 	case of.ProtoUDP:
 		l4 = make([]byte, udpHeaderLen)
 		binary.BigEndian.PutUint16(l4[0:], p.SrcPort)
 		binary.BigEndian.PutUint16(l4[2:], p.DstPort)
 		binary.BigEndian.PutUint16(l4[4:], udpHeaderLen)
-		sum := checksum(l4, pseudoHeaderSum(src, dst, of.ProtoUDP, len(l4)))
+		sum := inetsum.Checksum(l4, inetsum.PseudoHeader(src, dst, of.ProtoUDP, len(l4)))
 		if sum == 0 {
 			sum = 0xffff // 0 means "no checksum" in UDP
 		}
@@ -76,7 +77,7 @@ func (p Packet) Frame() ([]byte, error) {
 		l4[0] = icmpEcho
 		binary.BigEndian.PutUint16(l4[4:], p.ID) // identifier
 		binary.BigEndian.PutUint16(l4[6:], 1)    // sequence
-		binary.BigEndian.PutUint16(l4[2:], checksum(l4, 0))
+		binary.BigEndian.PutUint16(l4[2:], inetsum.Checksum(l4, 0))
 	default:
 		return nil, fmt.Errorf("packet: protocol %d is not TCP, UDP or ICMP", p.Protocol)
 	}
@@ -94,7 +95,7 @@ func (p Packet) Frame() ([]byte, error) {
 	ip[9] = p.Protocol
 	copy(ip[12:16], src[:])
 	copy(ip[16:20], dst[:])
-	binary.BigEndian.PutUint16(ip[10:], checksum(ip, 0))
+	binary.BigEndian.PutUint16(ip[10:], inetsum.Checksum(ip, 0))
 	frame = append(frame, ip...)
 	return append(frame, l4...), nil
 }
@@ -129,24 +130,4 @@ func ParseFrame(frame []byte) (Header, error) {
 		h.DstPort = binary.BigEndian.Uint16(l4[2:])
 	}
 	return h, nil
-}
-
-func pseudoHeaderSum(src, dst [4]byte, proto byte, length int) uint32 {
-	sum := uint32(binary.BigEndian.Uint16(src[0:])) + uint32(binary.BigEndian.Uint16(src[2:]))
-	sum += uint32(binary.BigEndian.Uint16(dst[0:])) + uint32(binary.BigEndian.Uint16(dst[2:]))
-	return sum + uint32(proto) + uint32(length)
-}
-
-// checksum is the Internet checksum (RFC 1071) of b, from a partial sum.
-func checksum(b []byte, sum uint32) uint16 {
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		sum += uint32(b[len(b)-1]) << 8
-	}
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
+	"github.com/ovs-cni/antrea/pkg/util/inetsum"
 )
 
 var (
@@ -19,7 +20,7 @@ var (
 
 // valid says whether the Internet checksum of b (checksum included) is
 // right: the sum of a checksummed block is 0xffff.
-func valid(b []byte, sum uint32) bool { return checksum(b, sum) == 0 }
+func valid(b []byte, sum uint32) bool { return inetsum.Checksum(b, sum) == 0 }
 
 func TestPacketFrame(t *testing.T) {
 	src, dst := netip.MustParseAddr("10.10.0.3"), netip.MustParseAddr("10.10.1.2")
@@ -47,7 +48,7 @@ func TestPacketFrame(t *testing.T) {
 			l4 := frame[ethHeaderLen+ipv4HeaderLen:]
 			switch p.Protocol {
 			case of.ProtoTCP, of.ProtoUDP:
-				assert.True(t, valid(l4, pseudoHeaderSum(src.As4(), dst.As4(), p.Protocol, len(l4))), "L4 checksum")
+				assert.True(t, valid(l4, inetsum.PseudoHeader(src.As4(), dst.As4(), p.Protocol, len(l4))), "L4 checksum")
 			case of.ProtoICMP:
 				assert.True(t, valid(l4, 0), "ICMP checksum")
 				assert.Equal(t, uint8(8), l4[0], "echo request")
