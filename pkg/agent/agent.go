@@ -467,7 +467,7 @@ func Run(ctx context.Context, cfg config.AgentConfig, opts Options) error {
 	go func() {
 		in := &inspector{cfg: cfg, nodeIP: nodeIP, podCIDR: podCIDR, gatewayIP: gwIP, started: started,
 			ovsVersion: ovsVersionOf(br.OVSVersion, cfg.OVSRunDir), pods: pods.Pods, flows: flows,
-			policies: policies.LastRealized, ready: readiness, connected: conn.Connected,
+			policies: policies.LastRealized, realized: policies.LastRealizedObjects, ready: readiness, connected: conn.Connected,
 			podIP: func(ctx context.Context, ns, name string) (netip.Addr, error) {
 				p, err := client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 				if err != nil {

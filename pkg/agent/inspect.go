@@ -15,6 +15,7 @@ import (
 	agentof "github.com/ovs-cni/antrea/pkg/agent/openflow"
 	"github.com/ovs-cni/antrea/pkg/agent/podconfig"
 	"github.com/ovs-cni/antrea/pkg/agent/policysync"
+	"github.com/ovs-cni/antrea/pkg/apis/controlplane"
 	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
 	"github.com/ovs-cni/antrea/pkg/ovs/unixctl"
 	"github.com/ovs-cni/antrea/pkg/version"
@@ -38,6 +39,8 @@ type inspector struct {
 	podIP func(ctx context.Context, namespace, name string) (netip.Addr, error)
 	// serviceIP finds a Service's ClusterIP.
 	serviceIP func(ctx context.Context, namespace, name string) (netip.Addr, error)
+	// realized returns the policies and AppliedToGroups last realized.
+	realized func() ([]*controlplane.NetworkPolicy, map[string]*controlplane.AppliedToGroup)
 	// group returns an installed service group (nil without the proxy).
 	group func(id uint32) (of.GroupEntry, bool)
 }

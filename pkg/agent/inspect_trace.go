@@ -390,7 +390,7 @@ func (in *inspector) outcome(r trace.Result, steps []agentapi.TraceStep, src pod
 			if last.Table == agentof.EgressDefaultTable.ID {
 				dir, isolated = "egress", src.PodNamespace+"/"+src.PodName
 			}
-			return where, fmt.Sprintf("dropped: %s is isolated for %s by %s, and no rule of them allows this packet", isolated, dir, in.policiesApplyingTo(isolated))
+			return where, fmt.Sprintf("dropped: %s is isolated for %s by %s, and no rule of them allows this packet", isolated, dir, in.isolatingPolicies(isolated, dir == "ingress"))
 		case last.Policy != "":
 			return where, "dropped by " + last.Policy
 		}
@@ -408,10 +408,14 @@ func (in *inspector) outcome(r trace.Result, steps []agentapi.TraceStep, src pod
 	return fmt.Sprintf("sent out of port %d", outPort), decision
 }
 
-// policiesApplyingTo names the realized policies whose applied-to groups
-// hold pod.
-func (in *inspector) policiesApplyingTo(pod string) string {
-	names := policiesHolding(in.policies(), pod)
+// isolatingPolicies names the realized policies that isolate pod in the
+// direction.
+func (in *inspector) isolatingPolicies(pod string, ingress bool) string {
+	var names []string
+	if in.realized != nil {
+		policies, appliedTo := in.realized()
+		names = isolatingPolicies(policies, appliedTo, pod, ingress)
+	}
 	if len(names) == 0 {
 		return "NetworkPolicies"
 	}

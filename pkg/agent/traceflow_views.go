@@ -11,7 +11,6 @@ import (
 	"github.com/ovs-cni/antrea/pkg/agent/networkpolicy"
 	"github.com/ovs-cni/antrea/pkg/agent/noderoute"
 	"github.com/ovs-cni/antrea/pkg/agent/podconfig"
-	"github.com/ovs-cni/antrea/pkg/agent/policysync"
 	"github.com/ovs-cni/antrea/pkg/agent/traceflow"
 	"github.com/ovs-cni/antrea/pkg/apis/controlplane"
 )
@@ -82,32 +81,21 @@ func (p traceflowPolicies) Isolating(pod string, ingress bool) []string {
 	return isolatingPolicies(policies, appliedTo, pod, ingress)
 }
 
+// isolatingPolicies names (namespace/name, sorted) the policies that
+// isolate pod (namespace/name) in the direction.
 func isolatingPolicies(policies []*controlplane.NetworkPolicy, appliedTo map[string]*controlplane.AppliedToGroup, pod string, ingress bool) []string {
 	dir := controlplane.DirectionOut
 	if ingress {
 		dir = controlplane.DirectionIn
 	}
 	var names []string
-	for _, pol := range policies {
-		if !slices.Contains(pol.PolicyTypes, dir) {
-			continue
+	networkpolicy.EachIsolated(policies, appliedTo, dir, func(p *controlplane.NetworkPolicy, m *controlplane.GroupMember) {
+		if m.Pod.Namespace+"/"+m.Pod.Name == pod {
+			names = append(names, p.Namespace+"/"+p.Name)
 		}
-	groups:
-		for _, g := range pol.AppliedToGroups {
-			atg := appliedTo[g]
-			if atg == nil {
-				continue
-			}
-			for _, m := range atg.Members {
-				if m.Pod.Namespace+"/"+m.Pod.Name == pod {
-					names = append(names, pol.Namespace+"/"+pol.Name)
-					break groups
-				}
-			}
-		}
-	}
+	})
 	slices.Sort(names)
-	return names
+	return slices.Compact(names)
 }
 
 // traceflowPods lists the connected pods for the Traceflow controller.
@@ -120,30 +108,4 @@ func traceflowPods(pods *podconfig.Configurator) func() []traceflow.LocalPod {
 		}
 		return out
 	}
-}
-
-// policiesHolding names the realized policies (namespace/name) whose
-// applied-to groups hold pod (namespace/name), whatever they isolate.
-func policiesHolding(st *policysync.RealizedState, pod string) []string {
-	if st == nil {
-		return nil
-	}
-	members := map[string]bool{}
-	for _, g := range st.AppliedToGroups {
-		for _, p := range g.Pods {
-			if p == pod {
-				members[g.Name] = true
-			}
-		}
-	}
-	var names []string
-	for _, pol := range st.Policies {
-		for _, g := range pol.AppliedToGroups {
-			if members[g] {
-				names = append(names, pol.Namespace+"/"+pol.Name)
-				break
-			}
-		}
-	}
-	return names
 }

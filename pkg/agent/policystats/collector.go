@@ -168,15 +168,18 @@ func summarize(node string, deltas map[deltaKey]counters, policies []*controlpla
 			isolatedBy[dir] = isolating(policies, appliedTo, dir)
 		}
 		for _, p := range isolatedBy[dir][ip] {
-			e := entry(p)
-			e.Dropped.Packets += int64(d.packets)
-			e.Dropped.Bytes += int64(d.bytes)
-			e.Dropped.Sessions += int64(d.packets)
+			addTraffic(&entry(p).Dropped, cpv1beta1.TrafficStats{Packets: int64(d.packets), Bytes: int64(d.bytes), Sessions: int64(d.packets)})
 		}
 	}
+	return newSummary(node, out)
+}
+
+// newSummary is the summary of node's per-policy stats, rules and
+// policies in a stable order.
+func newSummary(node string, byUID map[types.UID]*cpv1beta1.NetworkPolicyStats) *cpv1beta1.NodeStatsSummary {
 	s := &cpv1beta1.NodeStatsSummary{}
 	s.Name = node
-	for _, e := range out {
+	for _, e := range byUID {
 		slices.SortFunc(e.Rules, func(a, b cpv1beta1.RuleTrafficStats) int {
 			return cmp.Or(cmp.Compare(a.Direction, b.Direction), cmp.Compare(a.Index, b.Index))
 		})
@@ -205,39 +208,29 @@ func directionIndex(p *controlplane.NetworkPolicy, i int) (cpv1beta1.Direction, 
 func addRule(rules []cpv1beta1.RuleTrafficStats, dir cpv1beta1.Direction, index int32, s cpv1beta1.TrafficStats) []cpv1beta1.RuleTrafficStats {
 	for i := range rules {
 		if rules[i].Direction == dir && rules[i].Index == index {
-			rules[i].Allowed.Packets += s.Packets
-			rules[i].Allowed.Bytes += s.Bytes
-			rules[i].Allowed.Sessions += s.Sessions
+			addTraffic(&rules[i].Allowed, s)
 			return rules
 		}
 	}
 	return append(rules, cpv1beta1.RuleTrafficStats{Direction: dir, Index: index, Allowed: s})
 }
 
+// addTraffic adds s to to.
+func addTraffic(to *cpv1beta1.TrafficStats, s cpv1beta1.TrafficStats) {
+	to.Packets += s.Packets
+	to.Bytes += s.Bytes
+	to.Sessions += s.Sessions
+}
+
 // isolating returns, by pod IP, the policies that isolate the pod in dir.
 func isolating(policies []*controlplane.NetworkPolicy, appliedTo map[string]*controlplane.AppliedToGroup, dir controlplane.Direction) map[netip.Addr][]*controlplane.NetworkPolicy {
 	out := map[netip.Addr][]*controlplane.NetworkPolicy{}
-	for _, p := range policies {
-		isolates := false
-		for _, t := range p.PolicyTypes {
-			isolates = isolates || t == dir
-		}
-		if !isolates {
-			continue
-		}
-		for _, g := range p.AppliedToGroups {
-			atg := appliedTo[g]
-			if atg == nil {
-				continue
-			}
-			for _, m := range atg.Members {
-				for _, s := range m.IPs {
-					if ip, err := netip.ParseAddr(s); err == nil {
-						out[ip] = append(out[ip], p)
-					}
-				}
+	networkpolicy.EachIsolated(policies, appliedTo, dir, func(p *controlplane.NetworkPolicy, m *controlplane.GroupMember) {
+		for _, s := range m.IPs {
+			if ip, err := netip.ParseAddr(s); err == nil && !slices.Contains(out[ip], p) {
+				out[ip] = append(out[ip], p)
 			}
 		}
-	}
+	})
 	return out
 }

@@ -1,10 +1,8 @@
 package policystats
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -95,8 +93,6 @@ func merge(a, b *cpv1beta1.NodeStatsSummary) *cpv1beta1.NodeStatsSummary {
 		return a
 	}
 	byUID := map[types.UID]*cpv1beta1.NetworkPolicyStats{}
-	out := &cpv1beta1.NodeStatsSummary{}
-	out.Name = a.Name
 	for _, s := range [][]cpv1beta1.NetworkPolicyStats{a.NetworkPolicies, b.NetworkPolicies} {
 		for _, p := range s {
 			e := byUID[p.NetworkPolicy.UID]
@@ -104,22 +100,11 @@ func merge(a, b *cpv1beta1.NodeStatsSummary) *cpv1beta1.NodeStatsSummary {
 				e = &cpv1beta1.NetworkPolicyStats{NetworkPolicy: p.NetworkPolicy}
 				byUID[p.NetworkPolicy.UID] = e
 			}
-			e.Dropped.Packets += p.Dropped.Packets
-			e.Dropped.Bytes += p.Dropped.Bytes
-			e.Dropped.Sessions += p.Dropped.Sessions
+			addTraffic(&e.Dropped, p.Dropped)
 			for _, rule := range p.Rules {
 				e.Rules = addRule(e.Rules, rule.Direction, rule.Index, rule.Allowed)
 			}
 		}
 	}
-	for _, e := range byUID {
-		slices.SortFunc(e.Rules, func(x, y cpv1beta1.RuleTrafficStats) int {
-			return cmp.Or(cmp.Compare(x.Direction, y.Direction), cmp.Compare(x.Index, y.Index))
-		})
-		out.NetworkPolicies = append(out.NetworkPolicies, *e)
-	}
-	slices.SortFunc(out.NetworkPolicies, func(x, y cpv1beta1.NetworkPolicyStats) int {
-		return cmp.Or(cmp.Compare(x.NetworkPolicy.Namespace, y.NetworkPolicy.Namespace), cmp.Compare(x.NetworkPolicy.Name, y.NetworkPolicy.Name))
-	})
-	return out
+	return newSummary(a.Name, byUID)
 }
