@@ -79,7 +79,14 @@ type Compiler struct {
 	lastClauses int
 	// lastRules are the rules of the last compile, by conjunction id.
 	lastRules map[uint32]Rule
+	// cookie is stamped into every flow (see SetCookie).
+	cookie uint64
 }
+
+// SetCookie makes the compiler stamp cookie into every flow it makes: the
+// cookie the FlowSyncer installs them with, which it then need not set
+// itself.
+func (c *Compiler) SetCookie(cookie uint64) { c.cookie = cookie }
 
 // Rule identifies the NetworkPolicy rule behind a conjunction id: the
 // id that the rule's allow flows load into agentof.EgressRuleReg or
@@ -138,8 +145,9 @@ func (c *Compiler) Compile(s *State) map[string][]of.Flow {
 // as the FlowSyncer's SyncAllKeyed takes them.
 func (c *Compiler) CompileKeyed(s *State) map[string]map[string]of.Flow {
 	c.ids.Begin()
-	b := &builder{c: c, s: s, owners: map[string]map[string]of.Flow{}, clauses: make(map[string]*clauseFlow, c.lastClauses),
-		rules: make(map[uint32]Rule, len(c.lastRules)), singles: map[string]*singleFlow{}}
+	b := &builder{c: c, s: s, owners: map[string]map[string]of.Flow{}, clauseIndex: make(map[string]int32, c.lastClauses),
+		clauses: make([]clauseFlow, 0, c.lastClauses),
+		rules:   make(map[uint32]Rule, len(c.lastRules)), singles: map[string]*singleFlow{}}
 	b.base()
 	policies := append([]*controlplane.NetworkPolicy(nil), s.Policies...)
 	sort.Slice(policies, func(i, j int) bool { return policies[i].UID < policies[j].UID })
@@ -163,24 +171,43 @@ type localPod struct {
 	ports  []controlplane.NamedPort
 }
 
-// clauseFlow is a clause flow shared by the conjunctions in conj.
+// clauseFlow is a clause flow shared by the conjunctions it is a
+// clause of: first, then more, in the order added, duplicates included
+// (result sorts and compacts them).
 type clauseFlow struct {
-	flow of.Flow
-	// conj are the conjunctions the flow is a clause of, in the order
-	// added, duplicates included (result sorts and compacts them).
-	conj []of.Conjunction
+	flow  of.Flow
+	first of.Conjunction
+	more  []of.Conjunction
+}
+
+// clauseMatch is one match of a clause and the key of its clause flow
+// (at PriorityRuleClause).
+type clauseMatch struct {
+	match []of.MatchField
+	key   string
 }
 
 type builder struct {
-	c       *Compiler
-	s       *State
-	owners  map[string]map[string]of.Flow // owner -> key -> flow
-	clauses map[string]*clauseFlow        // key -> flow
-	rules   map[uint32]Rule               // conjunction id -> rule
-	singles map[string]*singleFlow        // key -> allow flow of single-clause rules
+	c      *Compiler
+	s      *State
+	owners map[string]map[string]of.Flow // owner -> key -> flow
+	// clauses are the clause flows, clauseIndex their positions by key.
+	clauses     []clauseFlow
+	clauseIndex map[string]int32
+	rules       map[uint32]Rule        // conjunction id -> rule
+	singles     map[string]*singleFlow // key -> allow flow of single-clause rules
 }
 
-func ipMatch() of.MatchField { return of.MatchEthType(of.EthTypeIPv4) }
+// ipv4 is the dl_type match of every policy flow, shared: match fields
+// are never modified once built.
+var ipv4 = of.MatchEthType(of.EthTypeIPv4)
+
+func ipMatch() of.MatchField { return ipv4 }
+
+func newClauseMatch(t agentof.Table, m ...of.MatchField) clauseMatch {
+	f := of.Flow{Table: t.ID, Priority: PriorityRuleClause, Match: m}
+	return clauseMatch{match: m, key: f.Key()}
+}
 
 func resubmit(t agentof.Table) []of.Action { return []of.Action{of.Resubmit{Table: t.ID}} }
 
@@ -188,6 +215,7 @@ func (b *builder) add(owner string, f of.Flow) { b.addKeyed(owner, f.Key(), f) }
 
 // addKeyed adds f, whose key is k.
 func (b *builder) addKeyed(owner, k string, f of.Flow) {
+	f.Cookie = b.c.cookie
 	m := b.owners[owner]
 	if m == nil {
 		m = map[string]of.Flow{}
@@ -196,15 +224,14 @@ func (b *builder) addKeyed(owner, k string, f of.Flow) {
 	m[k] = f
 }
 
-func (b *builder) addClause(table uint8, match []of.MatchField, c of.Conjunction) {
-	f := of.Flow{Table: table, Priority: PriorityRuleClause, Match: match}
-	k := f.Key()
-	cf := b.clauses[k]
-	if cf == nil {
-		cf = &clauseFlow{flow: f}
-		b.clauses[k] = cf
+func (b *builder) addClause(table uint8, cm clauseMatch, c of.Conjunction) {
+	if i, ok := b.clauseIndex[cm.key]; ok {
+		cf := &b.clauses[i]
+		cf.more = append(cf.more, c)
+		return
 	}
-	cf.conj = append(cf.conj, c)
+	b.clauseIndex[cm.key] = int32(len(b.clauses))
+	b.clauses = append(b.clauses, clauseFlow{flow: of.Flow{Table: table, Priority: PriorityRuleClause, Match: cm.match}, first: c})
 }
 
 // base adds the flows that do not depend on any policy.
@@ -319,20 +346,30 @@ func (b *builder) peerPrefixes(peer controlplane.NetworkPolicyPeer) []netip.Pref
 	return sortPrefixes(out)
 }
 
-type clause [][]of.MatchField
+type clause []clauseMatch
 
-func addrClause(f func(netip.Prefix) of.MatchField, ps []netip.Prefix) clause {
+// addrClause matches the addresses ps, as sources or (dst) destinations.
+func (b *builder) addrClause(t agentof.Table, dst bool, ps []netip.Prefix) clause {
+	f := of.MatchIPSrc
+	if dst {
+		f = of.MatchIPDst
+	}
 	c := make(clause, len(ps))
 	for i, p := range ps {
-		c[i] = []of.MatchField{ipMatch(), f(p)}
+		c[i] = newClauseMatch(t, ipv4, f(p))
 	}
 	return c
 }
 
-func portClause(ms []l4Match) clause {
+// podMatch matches packets to the applied-to pod on ofport (ingress).
+func (b *builder) podMatch(t agentof.Table, ofport uint32) clauseMatch {
+	return newClauseMatch(t, ipv4, agentof.OutputPortReg.Match(ofport))
+}
+
+func (b *builder) portClause(t agentof.Table, ms []l4Match) clause {
 	c := make(clause, len(ms))
 	for i, m := range ms {
-		c[i] = m.fields()
+		c[i] = newClauseMatch(t, m.fields()...)
 	}
 	return c
 }
@@ -344,7 +381,7 @@ func (b *builder) ingressRule(ref Rule, idx int, r controlplane.NetworkPolicyRul
 	var sources clause
 	anySource := peerIsAny(r.From)
 	if !anySource {
-		if sources = addrClause(of.MatchIPSrc, b.peerPrefixes(r.From)); len(sources) == 0 {
+		if sources = b.addrClause(agentof.IngressRuleTable, false, b.peerPrefixes(r.From)); len(sources) == 0 {
 			return
 		}
 	}
@@ -361,7 +398,7 @@ func (b *builder) ingressRule(ref Rule, idx int, r controlplane.NetworkPolicyRul
 			g = &group{ports: ms}
 			groups[sig] = g
 		}
-		g.pods = append(g.pods, []of.MatchField{ipMatch(), agentof.OutputPortReg.Match(pod.ofport)})
+		g.pods = append(g.pods, b.podMatch(agentof.IngressRuleTable, pod.ofport))
 	}
 	for _, sig := range sortedKeys(groups) {
 		g := groups[sig]
@@ -371,7 +408,7 @@ func (b *builder) ingressRule(ref Rule, idx int, r controlplane.NetworkPolicyRul
 		}
 		clauses = append(clauses, g.pods)
 		if len(r.Services) > 0 {
-			clauses = append(clauses, portClause(g.ports))
+			clauses = append(clauses, b.portClause(agentof.IngressRuleTable, g.ports))
 		}
 		b.conjunction(ref, "in", idx, sig, agentof.IngressRuleTable, clauses, resubmit(agentof.ConntrackCommitTable))
 	}
@@ -421,12 +458,12 @@ func (b *builder) egressRule(ref Rule, idx int, r controlplane.NetworkPolicyRule
 	}
 	for _, sig := range sortedKeys(groups) {
 		g := groups[sig]
-		clauses := []clause{addrClause(of.MatchIPSrc, podIPs)}
+		clauses := []clause{b.addrClause(agentof.EgressRuleTable, false, podIPs)}
 		if !anyDest {
-			clauses = append(clauses, addrClause(of.MatchIPDst, sortPrefixes(g.dsts)))
+			clauses = append(clauses, b.addrClause(agentof.EgressRuleTable, true, sortPrefixes(g.dsts)))
 		}
 		if len(r.Services) > 0 {
-			clauses = append(clauses, portClause(g.ports))
+			clauses = append(clauses, b.portClause(agentof.EgressRuleTable, g.ports))
 		}
 		b.conjunction(ref, "out", idx, sig, agentof.EgressRuleTable, clauses, resubmit(agentof.L3ForwardingTable))
 	}
@@ -457,7 +494,7 @@ func (b *builder) conjunction(ref Rule, dir string, idx int, sig string, t agent
 		Actions: allow})
 	if len(clauses) == 1 {
 		for _, m := range clauses[0] {
-			b.addSingle(owner, of.Flow{Table: t.ID, Priority: PriorityRuleAllow, Match: m, Actions: allow}, reg, id)
+			b.addSingle(owner, of.Flow{Table: t.ID, Priority: PriorityRuleAllow, Match: m.match, Actions: allow}, reg, id)
 		}
 		return
 	}
@@ -503,8 +540,10 @@ func (b *builder) result() map[string]map[string]of.Flow {
 		}
 	}
 	perTable := map[uint8]int{}
-	for _, cf := range b.clauses {
-		perTable[cf.flow.Table]++
+	nconj := 0
+	for i := range b.clauses {
+		perTable[b.clauses[i].flow.Table]++
+		nconj += 1 + len(b.clauses[i].more)
 	}
 	tableOwner := make(map[uint8]map[string]of.Flow, len(perTable))
 	for t, n := range perTable {
@@ -512,19 +551,25 @@ func (b *builder) result() map[string]map[string]of.Flow {
 		b.owners[fmt.Sprintf("%s%d", ownerMatchPrefix, t)] = m
 		tableOwner[t] = m
 	}
-	for k, cf := range b.clauses {
+	// The actions of all clause flows, carved out of one array.
+	actions := make([]of.Action, 0, nconj)
+	for k, i := range b.clauseIndex {
+		cf := &b.clauses[i]
 		f := cf.flow
-		conj := cf.conj
-		if len(conj) > 1 {
+		start := len(actions)
+		if len(cf.more) == 0 {
+			actions = append(actions, cf.first)
+		} else {
+			conj := append(cf.more, cf.first)
 			slices.SortFunc(conj, func(a, b of.Conjunction) int {
 				return cmp.Or(cmp.Compare(a.ID, b.ID), cmp.Compare(a.Clause, b.Clause))
 			})
-			conj = slices.Compact(conj)
+			for _, c := range slices.Compact(conj) {
+				actions = append(actions, c)
+			}
 		}
-		f.Actions = make([]of.Action, len(conj))
-		for i, c := range conj {
-			f.Actions[i] = c
-		}
+		f.Actions = actions[start:len(actions):len(actions)]
+		f.Cookie = b.c.cookie
 		tableOwner[f.Table][k] = f
 	}
 	return b.owners

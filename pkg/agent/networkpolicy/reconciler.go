@@ -16,6 +16,8 @@ type Flows interface {
 	// none: the owner goes) the given ones in one atomic bundle.
 	SyncAllKeyed(ctx context.Context, category int, desired map[string]map[string]of.Flow) error
 	Owners() []string
+	// Cookie is the cookie of the flows of category.
+	Cookie(category int) uint64
 }
 
 // Reconciler makes the bridge's policy flows those of the latest State.
@@ -45,7 +47,9 @@ func NewReconciler(flows Flows) *Reconciler { return NewReconcilerFrom(flows, 1)
 // NewReconcilerFrom returns a reconciler whose conjunction ids start at
 // firstConjID (see NewCompilerFrom).
 func NewReconcilerFrom(flows Flows, firstConjID uint32) *Reconciler {
-	return &Reconciler{flows: flows, compiler: NewCompilerFrom(firstConjID)}
+	c := NewCompilerFrom(firstConjID)
+	c.SetCookie(flows.Cookie(agentof.CategoryPolicy))
+	return &Reconciler{flows: flows, compiler: c}
 }
 
 // Realize compiles s and makes the policy owners of the bridge exactly

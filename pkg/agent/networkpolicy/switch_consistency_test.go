@@ -24,7 +24,6 @@ func (s *fakeSwitch) Bundle(_ context.Context, add, del []of.Flow) error {
 		delete(s.flows, f.Key())
 	}
 	for _, f := range add {
-		f.Cookie = 0
 		s.flows[f.Key()] = f.String()
 	}
 	return nil

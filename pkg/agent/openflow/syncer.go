@@ -3,6 +3,7 @@ package openflow
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -77,6 +78,10 @@ func NewFlowSyncer(b Bundler, round uint16) *FlowSyncer {
 // Round is the round stamped into every cookie.
 func (s *FlowSyncer) Round() uint16 { return s.round }
 
+// Cookie is the cookie the syncer installs flows of category with. Flows
+// that already carry it are taken as they are.
+func (s *FlowSyncer) Cookie(category int) uint64 { return s.cookie(category) }
+
 func (s *FlowSyncer) cookie(category int) uint64 {
 	return uint64(s.round)<<RoundShift | uint64(category&0xff)<<categoryShift
 }
@@ -97,33 +102,27 @@ func ownersOf(wants map[string]map[string]of.Flow) string {
 	return fmt.Sprintf("%d owners", len(wants))
 }
 
-// sortedByKey returns the flows of keys in pipeline order (table,
-// priority descending, key), like of.SortFlows without rebuilding keys.
-func sortedByKey(flows map[string]of.Flow, keys []string) []of.Flow {
-	type entry struct {
-		table uint8
-		prio  uint16
-		key   string
-		f     of.Flow
+// keyedFlow is a flow and its Key().
+type keyedFlow struct {
+	key string
+	f   of.Flow
+}
+
+// pipelineOrdered returns the flows of kfs ordered by table, then
+// priority, highest first, as the pipeline meets them. Flows of one table
+// and priority stay in the order given: the switch applies a bundle as a
+// whole, so their order does not matter, and ordering them by key would
+// cost more than the rest of a large diff.
+func pipelineOrdered(kfs []keyedFlow) []of.Flow {
+	order := make([]uint64, len(kfs))
+	for i := range kfs {
+		f := &kfs[i].f
+		order[i] = uint64(f.Table)<<56 | uint64(0xffff-f.Priority)<<32 | uint64(i)
 	}
-	es := make([]entry, len(keys))
-	for i, k := range keys {
-		f := flows[k]
-		es[i] = entry{f.Table, f.Priority, k, f}
-	}
-	sort.Slice(es, func(i, j int) bool {
-		a, b := &es[i], &es[j]
-		if a.table != b.table {
-			return a.table < b.table
-		}
-		if a.prio != b.prio {
-			return a.prio > b.prio
-		}
-		return a.key < b.key
-	})
-	out := make([]of.Flow, len(es))
-	for i := range es {
-		out[i] = es[i].f
+	slices.Sort(order)
+	out := make([]of.Flow, len(kfs))
+	for i, o := range order {
+		out[i] = kfs[uint32(o)].f
 	}
 	return out
 }
@@ -155,81 +154,101 @@ func (s *FlowSyncer) SyncAllKeyed(ctx context.Context, category int, desired map
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
 	cookie := s.cookie(category)
-	wants := make(map[string]map[string]of.Flow, len(desired))
-	total := 0
-	for _, flows := range desired {
-		total += len(flows)
-	}
-	added := make(map[string]of.Flow, total)
-	for owner, flows := range desired {
-		for k, f := range flows {
+	var (
+		changes []keyedFlow
+		// gained and lost list a key once per owner that gains or loses
+		// it. The owner counts (refs) take them as they are found, before
+		// the bundle, and are restored if it fails.
+		gained, lost []string
+		lostFlows    []of.Flow
+		changed      []string
+	)
+	s.mu.Lock()
+	for owner, want := range desired {
+		have := s.installed[owner]
+		ownerChanged := false
+		for k, f := range want {
 			if f.Cookie != cookie {
 				f.Cookie = cookie
-				flows[k] = f
+				want[k] = f
 			}
-		}
-		wants[owner] = flows
-	}
-	s.mu.Lock()
-	delta := make(map[string]int, total)
-	gone := map[string]of.Flow{}
-	changed := make(map[string]bool, len(wants))
-	for owner, want := range wants {
-		have := s.installed[owner]
-		for k, f := range want {
 			old, ok := have[k]
+			if ok && of.SameFlow(old, f) {
+				continue
+			}
 			if !ok {
-				delta[k]++
-				changed[owner] = true
+				s.refs[k]++
+				gained = append(gained, k)
 			}
-			if !ok || !of.SameFlow(old, f) {
-				if prev, dup := added[k]; dup && !of.SameFlow(prev, f) {
-					s.mu.Unlock()
-					return fmt.Errorf("owners disagree on the actions of %s", k)
-				}
-				added[k] = f
-				changed[owner] = true
-			}
+			changes = append(changes, keyedFlow{k, f})
+			ownerChanged = true
 		}
 		for k, f := range have {
 			if _, ok := want[k]; !ok {
-				delta[k]--
-				gone[k] = f
-				changed[owner] = true
+				lost = append(lost, k)
+				lostFlows = append(lostFlows, f)
+				ownerChanged = true
+			}
+		}
+		if ownerChanged {
+			changed = append(changed, owner)
+		}
+	}
+	// A key goes from the switch when its last owner loses it; a key
+	// another owner keeps or gains stays (the gain's add replaces it).
+	var gone []keyedFlow
+	for i, k := range lost {
+		if s.refs[k]--; s.refs[k] <= 0 {
+			delete(s.refs, k)
+			gone = append(gone, keyedFlow{k, lostFlows[i]})
+		}
+	}
+	restore := func() {
+		for _, k := range lost {
+			s.refs[k]++
+		}
+		for _, k := range gained {
+			if s.refs[k]--; s.refs[k] <= 0 {
+				delete(s.refs, k)
 			}
 		}
 	}
-	delKeys := make([]string, 0, len(gone))
-	for k := range gone {
-		if s.refs[k]+delta[k] <= 0 {
-			if _, readded := added[k]; !readded {
-				delKeys = append(delKeys, k)
+	// A key several owners have goes once, and the owners that change it
+	// must agree on its flow.
+	var shared map[string]of.Flow
+	adds := changes[:0]
+	for _, c := range changes {
+		if s.refs[c.key] > 1 {
+			if prev, dup := shared[c.key]; dup {
+				if !of.SameFlow(prev, c.f) {
+					restore()
+					s.mu.Unlock()
+					return fmt.Errorf("owners disagree on the actions of %s", c.key)
+				}
+				continue
 			}
+			if shared == nil {
+				shared = map[string]of.Flow{}
+			}
+			shared[c.key] = c.f
 		}
+		adds = append(adds, c)
 	}
 	s.mu.Unlock()
-	addKeys := make([]string, 0, len(added))
-	for k := range added {
-		addKeys = append(addKeys, k)
-	}
-	add, del := sortedByKey(added, addKeys), sortedByKey(gone, delKeys)
-	if len(add) > 0 || len(del) > 0 {
-		if err := s.bundler.Bundle(ctx, add, del); err != nil {
-			return fmt.Errorf("install flows of %s (%d added, %d deleted): %w", ownersOf(wants), len(add), len(del), err)
+	if len(adds) > 0 || len(gone) > 0 {
+		if err := s.bundler.Bundle(ctx, pipelineOrdered(adds), pipelineOrdered(gone)); err != nil {
+			s.mu.Lock()
+			restore()
+			s.mu.Unlock()
+			return fmt.Errorf("install flows of %s (%d added, %d deleted): %w", ownersOf(desired), len(adds), len(gone), err)
 		}
 		if s.afterChange != nil {
 			s.afterChange(ctx, category)
 		}
 	}
 	s.mu.Lock()
-	// Owners' key sets changed by delta: apply it, not a full re-count.
-	for k, d := range delta {
-		if s.refs[k] += d; s.refs[k] <= 0 {
-			delete(s.refs, k)
-		}
-	}
-	for owner := range changed {
-		if want := wants[owner]; len(want) == 0 {
+	for _, owner := range changed {
+		if want := desired[owner]; len(want) == 0 {
 			delete(s.installed, owner)
 		} else {
 			s.installed[owner] = want

@@ -142,3 +142,47 @@ func TestCountByTable(t *testing.T) {
 	}
 	assert.Equal(t, counts, s.CountByTable(), "as Flows counts them")
 }
+
+// A failed sync (the switch refuses, or owners disagree) leaves the owner
+// counts of shared flows as they were: later deletes still happen exactly
+// when the last owner goes.
+func TestFailedSyncKeepsOwnerCounts(t *testing.T) {
+	ctx := context.Background()
+	b := &keyBundler{}
+	s := NewFlowSyncer(b, 1)
+	shared, other := flow(90, 100, 3), flow(90, 100, 4)
+	require.NoError(t, s.SyncAll(ctx, CategoryPolicy, map[string][]of.Flow{"a": {shared}, "b": {shared}}))
+
+	b.fail = errors.New("switch gone")
+	require.Error(t, s.SyncAll(ctx, CategoryPolicy, map[string][]of.Flow{"a": nil, "c": {shared}, "d": {other}}))
+	b.fail = nil
+	disagreeing := other
+	disagreeing.Actions = []of.Action{of.Resubmit{Table: 100}}
+	require.ErrorContains(t, s.SyncAll(ctx, CategoryPolicy, map[string][]of.Flow{"x": {other}, "y": {disagreeing}}), "disagree")
+
+	require.NoError(t, s.SyncAll(ctx, CategoryPolicy, map[string][]of.Flow{"a": nil}))
+	assert.Empty(t, b.del, "b still has the shared flow")
+	require.NoError(t, s.SyncAll(ctx, CategoryPolicy, map[string][]of.Flow{"b": nil}))
+	assert.Equal(t, []string{shared.Key()}, b.del, "the last owner went")
+
+	require.NoError(t, s.SyncAll(ctx, CategoryPolicy, map[string][]of.Flow{"z": {other}}))
+	require.NoError(t, s.SyncAll(ctx, CategoryPolicy, map[string][]of.Flow{"z": nil}))
+	assert.Equal(t, []string{other.Key()}, b.del, "no count was left from the failed syncs")
+	assert.Empty(t, s.Owners())
+}
+
+// Bundles list flows in pipeline order: by table, then priority, highest
+// first.
+func TestSyncAllSendsPipelineOrder(t *testing.T) {
+	b := &keyBundler{}
+	s := NewFlowSyncer(b, 1)
+	require.NoError(t, s.SyncAll(context.Background(), CategoryPolicy, map[string][]of.Flow{
+		"a": {flow(100, 1, 1), flow(90, 100, 2), flow(90, 200, 3)},
+		"b": {flow(0, 5, 4), flow(90, 100, 5)},
+	}))
+	require.Len(t, b.add, 5)
+	assert.Equal(t, flow(0, 5, 4).Key(), b.add[0])
+	assert.Equal(t, flow(90, 200, 3).Key(), b.add[1])
+	assert.ElementsMatch(t, []string{flow(90, 100, 2).Key(), flow(90, 100, 5).Key()}, b.add[2:4])
+	assert.Equal(t, flow(100, 1, 1).Key(), b.add[4])
+}

@@ -96,13 +96,26 @@ func (r opRef) describe(ch *Change) string {
 // requests can interleave between chunks.
 const writeChunk = 256 << 10
 
-// bundleEncoder lays out the BUNDLE_ADD messages of one bundle.
+// errStopSending stops the encoding of a bundle the switch has already
+// refused a message of.
+var errStopSending = errors.New("the switch refused a message of the bundle")
+
+// sendError is a failure to write a chunk, as opposed to one to encode a
+// message.
+type sendError struct{ err error }
+
+func (e *sendError) Error() string { return e.err.Error() }
+func (e *sendError) Unwrap() error { return e.err }
+
+// bundleEncoder lays out the BUNDLE_ADD messages of one bundle and hands
+// them to flush a chunk at a time, so that the switch parses a chunk
+// while the next is encoded.
 type bundleEncoder struct {
-	id   uint32
-	base uint32
-	buf  []byte
-	cuts []int // message boundaries where writes are split
-	refs []opRef
+	id    uint32
+	base  uint32
+	buf   []byte
+	refs  []opRef
+	flush func([]byte) error
 }
 
 func (e *bundleEncoder) add(ref opRef, enc func(b []byte, xid uint32) ([]byte, error)) error {
@@ -123,77 +136,87 @@ func (e *bundleEncoder) add(ref opRef, enc func(b []byte, xid uint32) ([]byte, e
 	}
 	e.buf = b
 	e.refs = append(e.refs, ref)
-	last := 0
-	if len(e.cuts) > 0 {
-		last = e.cuts[len(e.cuts)-1]
-	}
-	if len(e.buf)-last >= writeChunk {
-		e.cuts = append(e.cuts, len(e.buf))
+	if len(e.buf) >= writeChunk {
+		return e.send()
 	}
 	return nil
 }
 
-// encodeChange encodes every message of ch, in bundle order.
-func (c *Conn) encodeChange(ch *Change) (*bundleEncoder, error) {
+// send flushes what is buffered.
+func (e *bundleEncoder) send() error {
+	if len(e.buf) == 0 {
+		return nil
+	}
+	err := e.flush(e.buf)
+	e.buf = e.buf[:0]
+	return err
+}
+
+// encodeGroups encodes the group mods of ch up front (a group may need
+// several messages) and returns them with the number of messages of the
+// whole bundle.
+func encodeGroups(ch *Change) ([][]groupModBody, int, error) {
 	groupMods := make([][]groupModBody, len(ch.AddGroups))
 	n := len(ch.DelFlows) + len(ch.AddFlows) + len(ch.ModFlows) + len(ch.DelGroups)
 	for i := range ch.AddGroups {
 		mods, err := encodeGroupMods(&ch.AddGroups[i])
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		groupMods[i] = mods
 		n += len(mods)
 	}
-	e := &bundleEncoder{id: c.bundleID.Add(1), base: c.nextXIDs(n), refs: make([]opRef, 0, n)}
-	e.buf = make([]byte, 0, 192*n)
+	return groupMods, n, nil
+}
+
+// encodeChange encodes every message of ch, in bundle order, and sends
+// the rest of the buffer at the end.
+func (e *bundleEncoder) encodeChange(ch *Change, groupMods [][]groupModBody) error {
 	for i := range ch.DelFlows {
 		f := &ch.DelFlows[i]
 		if err := e.add(opRef{refDelFlow, int32(i)}, func(b []byte, xid uint32) ([]byte, error) { return appendDeleteFlow(b, xid, f) }); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for i, mods := range groupMods {
 		for _, m := range mods {
 			if err := e.add(opRef{refAddGroup, int32(i)}, func(b []byte, xid uint32) ([]byte, error) { return appendGroupMod(b, xid, m) }); err != nil {
-				return nil, fmt.Errorf("group %d: %w", ch.AddGroups[i].ID, err)
+				return fmt.Errorf("group %d: %w", ch.AddGroups[i].ID, err)
 			}
 		}
 	}
 	for i := range ch.AddFlows {
 		f := &ch.AddFlows[i]
 		if err := e.add(opRef{refAddFlow, int32(i)}, func(b []byte, xid uint32) ([]byte, error) { return appendAddFlow(b, xid, f) }); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for i := range ch.ModFlows {
 		f := &ch.ModFlows[i]
 		if err := e.add(opRef{refModFlow, int32(i)}, func(b []byte, xid uint32) ([]byte, error) { return appendModifyFlow(b, xid, f) }); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for i, id := range ch.DelGroups {
 		if err := e.add(opRef{refDelGroup, int32(i)}, func(b []byte, xid uint32) ([]byte, error) {
 			return appendGroupMod(b, xid, encodeGroupDelete(id))
 		}); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if len(e.cuts) == 0 || e.cuts[len(e.cuts)-1] != len(e.buf) {
-		e.cuts = append(e.cuts, len(e.buf))
-	}
-	return e, nil
+	return e.send()
 }
 
-// Apply implements Client. Everything is encoded (and checked) before
-// anything is sent; then the bundle is opened, the adds are streamed
-// without waiting, a barrier collects any per-message errors, and the
-// bundle is committed only if there were none (else discarded).
+// Apply implements Client. The bundle is opened, its messages are encoded
+// and streamed a chunk at a time without waiting for replies (the switch
+// parses one chunk while the next is encoded), a barrier collects any
+// per-message errors, and the bundle is committed only if there were
+// none and everything encoded; otherwise it is discarded.
 func (c *Conn) Apply(ctx context.Context, ch Change) error {
 	if ch.Empty() {
 		return nil
 	}
-	e, err := c.encodeChange(&ch)
+	groupMods, n, err := encodeGroups(&ch)
 	if err != nil {
 		return fmt.Errorf("openflow: encode bundle: %w", err)
 	}
@@ -204,10 +227,11 @@ func (c *Conn) Apply(ctx context.Context, ch Change) error {
 	c.opMu.Lock()
 	defer c.opMu.Unlock()
 	start := time.Now()
-	sink := s.addSink(e.base, len(e.refs))
+	e := &bundleEncoder{id: c.bundleID.Add(1), base: c.nextXIDs(n), refs: make([]opRef, 0, n), buf: make([]byte, 0, min(192*n, writeChunk+4096))}
+	sink := s.addSink(e.base, n)
 	defer s.takeSink(sink)
 	fail := func(op string, err error) error {
-		return fmt.Errorf("openflow: bundle %d of %d messages: %s: %w", e.id, len(e.refs), op, err)
+		return fmt.Errorf("openflow: bundle %d of %d messages: %s: %w", e.id, n, op, err)
 	}
 	msgs, err := s.request(ctx, bundleControlMsg(c.nextXIDs(1), e.id, bundleOpen))
 	if err != nil {
@@ -222,14 +246,26 @@ func (c *Conn) Apply(ctx context.Context, ch Change) error {
 			c.discard(s, e.id)
 		}
 	}()
-	prev := 0
-	for _, cut := range e.cuts {
-		if err := s.write(ctx, e.buf[prev:cut]); err != nil {
-			return fail("add", err)
+	bytes := 0
+	e.flush = func(b []byte) error {
+		if err := s.write(ctx, b); err != nil {
+			return &sendError{err}
 		}
-		prev = cut
+		bytes += len(b)
 		if len(s.sinkErrors(sink)) > 0 {
-			break // no point in sending the rest
+			return errStopSending // no point in sending the rest
+		}
+		return nil
+	}
+	if err := e.encodeChange(&ch, groupMods); err != nil {
+		var se *sendError
+		switch {
+		case errors.Is(err, errStopSending):
+			// The barrier collects what the switch refused.
+		case errors.As(err, &se):
+			return fail("add", se.err)
+		default:
+			return fail("encode", err)
 		}
 	}
 	if err := s.barrier(ctx, c.nextXIDs(1)); err != nil {
@@ -248,7 +284,7 @@ func (c *Conn) Apply(ctx context.Context, ch Change) error {
 		return fail("commit", err)
 	}
 	committed = true
-	klog.FromContext(ctx).V(2).Info("OpenFlow bundle committed", "bundle", e.id, "messages", len(e.refs), "bytes", len(e.buf), "duration", time.Since(start))
+	klog.FromContext(ctx).V(2).Info("OpenFlow bundle committed", "bundle", e.id, "messages", n, "bytes", bytes, "duration", time.Since(start))
 	return nil
 }
 

@@ -6,7 +6,7 @@ package openflow
 
 import (
 	"fmt"
-	"net"
+	"math/bits"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -84,14 +84,18 @@ type Flow struct {
 // Key identifies a flow within a bridge, as OpenFlow does: table, priority
 // and match. Two flows with the same Key replace each other.
 func (f Flow) Key() string {
-	var b strings.Builder
-	b.Grow(64)
-	b.WriteString("table=")
-	b.WriteString(strconv.Itoa(int(f.Table)))
-	b.WriteString(",priority=")
-	b.WriteString(strconv.Itoa(int(f.Priority)))
-	f.writeMatch(&b)
-	return b.String()
+	var buf [96]byte
+	return string(f.AppendKey(buf[:0]))
+}
+
+// AppendKey appends Key() to b, without building it piece by piece: the
+// compilers key every flow they make, so this is on their hot path.
+func (f Flow) AppendKey(b []byte) []byte {
+	b = append(b, "table="...)
+	b = strconv.AppendUint(b, uint64(f.Table), 10)
+	b = append(b, ",priority="...)
+	b = strconv.AppendUint(b, uint64(f.Priority), 10)
+	return f.appendMatch(b)
 }
 
 // String prints the flow like `ovs-ofctl add-flow` takes it.
@@ -112,18 +116,28 @@ func (f Flow) String() string {
 	return b.String()
 }
 
-// writeMatch writes the match fields in ovs-ofctl's order.
-func (f Flow) writeMatch(b *strings.Builder) {
+// appendMatch appends ",field=value" for each match field, in ovs-ofctl's
+// order.
+func (f Flow) appendMatch(b []byte) []byte {
 	fields := f.Match
-	less := func(i, j int) bool { return fieldOrder(fields[i].Field) < fieldOrder(fields[j].Field) }
-	if !sort.SliceIsSorted(fields, less) {
+	if !matchSorted(fields) {
 		fields = append([]MatchField(nil), f.Match...)
 		sort.SliceStable(fields, func(i, j int) bool { return fieldOrder(fields[i].Field) < fieldOrder(fields[j].Field) })
 	}
 	for _, m := range fields {
-		b.WriteString(",")
-		b.WriteString(m.String())
+		b = append(b, ',')
+		b = m.appendTo(b)
 	}
+	return b
+}
+
+func matchSorted(fields []MatchField) bool {
+	for i := 1; i < len(fields); i++ {
+		if fieldOrder(fields[i].Field) < fieldOrder(fields[i-1].Field) {
+			return false
+		}
+	}
+	return true
 }
 
 // ActionsString prints actions, "drop" for none.
@@ -140,30 +154,45 @@ func ActionsString(as []Action) string {
 
 // String prints field=value[/mask], with ct_state as flags (+trk-new)
 // and IPv4 masks as prefix lengths, as ovs-ofctl does.
-func (m MatchField) String() string {
+func (m MatchField) String() string { return string(m.appendTo(nil)) }
+
+func (m MatchField) appendTo(b []byte) []byte {
+	b = append(b, m.Field...)
+	b = append(b, '=')
 	if m.Field == FieldCTState {
-		return string(m.Field) + "=" + ctStateString(uint32(beUint(m.Value)), uint32(beUint(m.Mask)))
+		return appendCTState(b, uint32(beUint(m.Value)), uint32(beUint(m.Mask)))
 	}
 	if ones, ok := prefixLen(m.Mask); ok && (m.Field == FieldIPSrc || m.Field == FieldIPDst || m.Field == FieldARPSpa || m.Field == FieldARPTpa) {
-		return fmt.Sprintf("%s=%s/%d", m.Field, formatValue(m.Field, m.Value), ones)
+		b = appendValue(b, m.Field, m.Value)
+		b = append(b, '/')
+		return strconv.AppendInt(b, int64(ones), 10)
 	}
-	s := string(m.Field) + "=" + formatValue(m.Field, m.Value)
+	b = appendValue(b, m.Field, m.Value)
 	if m.Mask != nil {
-		s += "/" + formatValue(m.Field, m.Mask)
+		b = append(b, '/')
+		b = appendValue(b, m.Field, m.Mask)
 	}
-	return s
+	return b
 }
 
-// fieldOrder keeps printed matches in a stable, readable order.
-func fieldOrder(f Field) int {
+// fieldOrders is the position of each field in printed matches, which
+// keeps them in a stable, readable order (registers come at 5, unknown
+// fields last).
+var fieldOrders = func() map[Field]int {
 	order := []Field{FieldInPort, FieldTunID, FieldTunSrc, FieldTunDst, FieldPktMark, FieldConjID, FieldCTState, FieldCTMark, FieldCTZone,
 		FieldEthSrc, FieldEthDst, FieldEthType, FieldARPOp, FieldARPSpa, FieldARPTpa, FieldARPSha, FieldARPTha,
 		FieldIPProto, FieldIPDSCP, FieldIPSrc, FieldIPDst, FieldICMPType, FieldTCPSrc, FieldTCPDst, FieldUDPSrc, FieldUDPDst, FieldSCTPDst,
 		FieldCTNwSrc, FieldCTNwDst, FieldCTNwProto, FieldCTTpSrc, FieldCTTpDst}
-	for i, o := range order {
-		if o == f {
-			return i
-		}
+	m := make(map[Field]int, len(order))
+	for i, f := range order {
+		m[f] = i
+	}
+	return m
+}()
+
+func fieldOrder(f Field) int {
+	if i, ok := fieldOrders[f]; ok {
+		return i
 	}
 	if strings.HasPrefix(string(f), "reg") {
 		return 5
@@ -171,21 +200,53 @@ func fieldOrder(f Field) int {
 	return 100
 }
 
-func formatValue(f Field, v []byte) string {
+func formatValue(f Field, v []byte) string { return string(appendValue(nil, f, v)) }
+
+// appendValue appends a field's value as ovs-ofctl prints it: MACs with
+// colons, IP addresses dotted, ports and protocols in decimal, the rest
+// in hex.
+func appendValue(b []byte, f Field, v []byte) []byte {
 	switch f {
 	case FieldEthSrc, FieldEthDst, FieldARPSha, FieldARPTha:
-		return net.HardwareAddr(v).String()
+		const digits = "0123456789abcdef"
+		for i, c := range v {
+			if i > 0 {
+				b = append(b, ':')
+			}
+			b = append(b, digits[c>>4], digits[c&0xf])
+		}
+		return b
 	case FieldIPSrc, FieldIPDst, FieldARPSpa, FieldARPTpa, FieldTunDst, FieldTunSrc, FieldCTNwSrc, FieldCTNwDst:
 		if a, ok := netip.AddrFromSlice(v); ok {
-			return a.String()
+			return a.AppendTo(b)
 		}
-	case FieldCTState:
-		return fmt.Sprintf("%#x", beUint(v))
 	case FieldInPort, FieldIPProto, FieldIPDSCP, FieldARPOp, FieldTCPSrc, FieldTCPDst, FieldUDPSrc, FieldUDPDst, FieldSCTPDst, FieldICMPType,
 		FieldCTNwProto, FieldCTTpSrc, FieldCTTpDst:
-		return fmt.Sprintf("%d", beUint(v))
+		return strconv.AppendUint(b, beUint(v), 10)
 	}
-	return fmt.Sprintf("%#x", beUint(v))
+	return appendHex(b, v)
+}
+
+// appendHex appends v, a big-endian number of any width, as 0x... with
+// no leading zeros (0x0 for zero).
+func appendHex(b []byte, v []byte) []byte {
+	for len(v) > 8 && v[0] == 0 {
+		v = v[1:]
+	}
+	if len(v) <= 8 {
+		b = append(b, "0x"...)
+		return strconv.AppendUint(b, beUint(v), 16)
+	}
+	const digits = "0123456789abcdef"
+	b = append(b, "0x"...)
+	if v[0]>>4 != 0 {
+		b = append(b, digits[v[0]>>4])
+	}
+	b = append(b, digits[v[0]&0xf])
+	for _, c := range v[1:] {
+		b = append(b, digits[c>>4], digits[c&0xf])
+	}
+	return b
 }
 
 func beUint(v []byte) uint64 {
@@ -210,22 +271,24 @@ var ctFlags = []struct {
 	name string
 }{{0x01, "new"}, {0x02, "est"}, {0x04, "rel"}, {0x08, "rpl"}, {0x10, "inv"}, {0x20, "trk"}, {0x40, "snat"}, {0x80, "dnat"}}
 
-func ctStateString(value, mask uint32) string {
+func ctStateString(value, mask uint32) string { return string(appendCTState(nil, value, mask)) }
+
+func appendCTState(b []byte, value, mask uint32) []byte {
 	if mask == 0 {
 		mask = 0xff
 	}
-	var b strings.Builder
 	for _, f := range ctFlags {
 		if mask&f.bit == 0 {
 			continue
 		}
 		if value&f.bit != 0 {
-			b.WriteString("+" + f.name)
+			b = append(b, '+')
 		} else {
-			b.WriteString("-" + f.name)
+			b = append(b, '-')
 		}
+		b = append(b, f.name...)
 	}
-	return b.String()
+	return b
 }
 
 // prefixLen returns the length of a contiguous network mask.
@@ -233,8 +296,12 @@ func prefixLen(mask []byte) (int, bool) {
 	if len(mask) != 4 {
 		return 0, false
 	}
-	ones, bits := net.IPMask(mask).Size()
-	return ones, bits == 32
+	m := uint32(mask[0])<<24 | uint32(mask[1])<<16 | uint32(mask[2])<<8 | uint32(mask[3])
+	ones := bits.LeadingZeros32(^m)
+	if m<<ones != 0 { // not contiguous
+		return 0, false
+	}
+	return ones, true
 }
 
 // SortFlows sorts flows in pipeline order: by table, then by priority

@@ -260,6 +260,18 @@ func TestIntegrationBundleAtomic(t *testing.T) {
 	t.Log(err)
 	assert.Equal(t, before, dumpFlows(t, o), "a failed bundle must change nothing")
 
+	// A message that cannot be encoded, after chunks of the bundle went
+	// out already: the bundle is discarded.
+	var many []Flow
+	for i := range 5000 {
+		many = append(many, Flow{Table: 3, Priority: 10, Match: []MatchField{MatchInPort(uint32(i + 1))}, Actions: []Action{Output{Port: 4}}})
+	}
+	unencodable := Flow{Table: 3, Priority: 20, Match: []MatchField{{Field: "no_such_field", Value: []byte{1}}}}
+	err = c.Bundle(ctx, append(many, unencodable), []Flow{good})
+	require.ErrorContains(t, err, "encode")
+	assert.Contains(t, err.Error(), "no_such_field")
+	assert.Equal(t, before, dumpFlows(t, o), "a bundle that could not be encoded must change nothing")
+
 	// The connection is still usable.
 	require.NoError(t, c.Bundle(ctx, []Flow{other}, []Flow{good}))
 	assert.Equal(t, []string{"cookie=0x0, table=0, priority=0 actions=NORMAL", "cookie=0x0, table=1, priority=10 actions=output:4"}, dumpFlows(t, o))
