@@ -8,8 +8,11 @@ import (
 )
 
 // memberPrefixes returns the IPv4 addresses of a group member as /32s.
-func memberPrefixes(m controlplane.GroupMember) []netip.Prefix {
-	var out []netip.Prefix
+func memberPrefixes(m controlplane.GroupMember) []netip.Prefix { return appendMemberPrefixes(nil, m) }
+
+// appendMemberPrefixes appends the IPv4 addresses of a group member as
+// /32s to out.
+func appendMemberPrefixes(out []netip.Prefix, m controlplane.GroupMember) []netip.Prefix {
 	for _, s := range m.IPs {
 		a, err := netip.ParseAddr(s)
 		if err != nil || !a.Is4() {

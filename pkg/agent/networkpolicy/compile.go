@@ -145,8 +145,12 @@ func (c *Compiler) Compile(s *State) map[string][]of.Flow {
 // as the FlowSyncer's SyncAllKeyed takes them.
 func (c *Compiler) CompileKeyed(s *State) map[string]map[string]of.Flow {
 	c.ids.Begin()
-	b := &builder{c: c, s: s, owners: map[string]map[string]of.Flow{}, clauseIndex: make(map[string]int32, c.lastClauses),
-		clauses: make([]clauseFlow, 0, c.lastClauses),
+	hint := c.lastClauses
+	if hint == 0 {
+		hint = clauseHint(s)
+	}
+	b := &builder{c: c, s: s, owners: map[string]map[string]of.Flow{}, clauseIndex: make(map[string]int32, hint),
+		clauses: make([]clauseFlow, 0, hint),
 		rules:   make(map[uint32]Rule, len(c.lastRules)), singles: map[string]*singleFlow{}}
 	b.base()
 	policies := append([]*controlplane.NetworkPolicy(nil), s.Policies...)
@@ -155,6 +159,17 @@ func (c *Compiler) CompileKeyed(s *State) map[string]map[string]of.Flow {
 		b.policy(p)
 	}
 	return b.result()
+}
+
+// clauseHint guesses how many clause flows s compiles to, to size the
+// first compile's tables: mostly one per peer address, and one per local
+// pod and direction.
+func clauseHint(s *State) int {
+	n := 2 * len(s.LocalPods)
+	for _, g := range s.AddressGroups {
+		n += len(g.Members)
+	}
+	return min(n, 1<<20)
 }
 
 // ReleaseUnusedIDs frees the conjunction ids that the last Compile did not
@@ -336,7 +351,7 @@ func (b *builder) peerPrefixes(peer controlplane.NetworkPolicyPeer) []netip.Pref
 	for _, name := range peer.AddressGroups {
 		if g := b.s.AddressGroups[name]; g != nil {
 			for _, m := range g.Members {
-				out = append(out, memberPrefixes(m)...)
+				out = appendMemberPrefixes(out, m)
 			}
 		}
 	}
@@ -350,13 +365,27 @@ type clause []clauseMatch
 
 // addrClause matches the addresses ps, as sources or (dst) destinations.
 func (b *builder) addrClause(t agentof.Table, dst bool, ps []netip.Prefix) clause {
-	f := of.MatchIPSrc
+	field, f := of.FieldIPSrc, of.MatchIPSrc
 	if dst {
-		f = of.MatchIPDst
+		field, f = of.FieldIPDst, of.MatchIPDst
 	}
 	c := make(clause, len(ps))
+	// The matches of all addresses, and their values, carved out of one
+	// array each.
+	fields := make([]of.MatchField, 2*len(ps))
+	values := make([]byte, 4*len(ps))
 	for i, p := range ps {
-		c[i] = newClauseMatch(t, ipv4, f(p))
+		m := fields[2*i : 2*i+2 : 2*i+2]
+		m[0] = ipv4
+		if p.Bits() == 32 {
+			v := values[4*i : 4*i+4 : 4*i+4]
+			a := p.Addr().As4()
+			copy(v, a[:])
+			m[1] = of.MatchField{Field: field, Value: v}
+		} else {
+			m[1] = f(p)
+		}
+		c[i] = newClauseMatch(t, m...)
 	}
 	return c
 }

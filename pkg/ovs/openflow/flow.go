@@ -121,8 +121,14 @@ func (f Flow) String() string {
 func (f Flow) appendMatch(b []byte) []byte {
 	fields := f.Match
 	if !matchSorted(fields) {
-		fields = append([]MatchField(nil), f.Match...)
-		sort.SliceStable(fields, func(i, j int) bool { return fieldOrder(fields[i].Field) < fieldOrder(fields[j].Field) })
+		var buf [8]MatchField
+		fields = append(buf[:0], f.Match...)
+		// Insertion sort: stable, and matches are short.
+		for i := 1; i < len(fields); i++ {
+			for j := i; j > 0 && fieldOrder(fields[j].Field) < fieldOrder(fields[j-1].Field); j-- {
+				fields[j], fields[j-1] = fields[j-1], fields[j]
+			}
+		}
 	}
 	for _, m := range fields {
 		b = append(b, ',')
