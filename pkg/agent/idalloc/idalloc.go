@@ -72,3 +72,12 @@ func (a *Allocator) Release(key string) (uint32, bool) {
 	a.free = slices.Insert(a.free, i, id)
 	return id, true
 }
+
+// Keys returns the key of each allocated id.
+func (a *Allocator) Keys() map[uint32]string {
+	out := make(map[uint32]string, len(a.ids))
+	for k, id := range a.ids {
+		out[id] = k
+	}
+	return out
+}

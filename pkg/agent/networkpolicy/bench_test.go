@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -70,16 +71,18 @@ func BenchmarkRealize10kRules(b *testing.B) {
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		// One more peer in one rule: the cost of a small change at this
-		// size (the whole state is compiled and diffed again).
-		g := s.AddressGroups["ag-0-0"]
-		g.Members = append(g.Members, member("new-peer", "node-2", "10.250.0.1"))
+		// size. The group comes as a new object, as the agent's cache
+		// hands out changed groups.
+		g := *s.AddressGroups["ag-0-0"]
+		g.Members = append(slices.Clone(g.Members), member("new-peer", "node-2", "10.250.0.1"))
+		s.AddressGroups["ag-0-0"] = &g
 		start = time.Now()
 		if err := r.Realize(ctx, s); err != nil {
 			cancel()
 			b.Fatal(err)
 		}
 		incremental := time.Since(start)
-		flows := countFlows(r.compiler.Compile(s), OwnerPrefix)
+		flows := countFlows(NewCompiler().Compile(s), OwnerPrefix)
 		installed := o.Ofctl(b, "dump-aggregate", bridge)
 		cancel()
 		b.ReportMetric(float64(flows), "flows")

@@ -3,9 +3,10 @@ package networkpolicy
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
-	"sort"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -16,7 +17,9 @@ import (
 	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
 )
 
-// State is everything the flows of this node depend on.
+// State is everything the flows of this node depend on. Its policies and
+// groups are never modified once handed to a Compiler: a changed one is
+// a new object.
 type State struct {
 	// NodeName is this node: only applied-to members on it get flows.
 	NodeName string
@@ -71,16 +74,106 @@ func IsolationOwner(ip netip.Addr) string { return ownerIsolationPrefix + ip.Str
 func RuleOwnerPrefix(uid types.UID) string { return ownerRulePrefix + string(uid) + "/" }
 
 // Compiler compiles States into flows. It keeps the conjunction ids it
-// allocated, so that a rule keeps its id from one compile to the next.
+// allocated, so that a rule keeps its id from one compile to the next,
+// and what it compiled, so that the next compile recompiles only the
+// policies whose inputs changed and reports what changed in the flows
+// (CompileChanges). Its results are those of a fresh compile of the same
+// state, conjunction ids aside.
+//
+// The objects of a State are taken as immutable: a changed policy or
+// group must come as a new object. A policy is recompiled when its object,
+// one of the groups it names (by pointer), or its local pods (IP and
+// ofport) changed.
 type Compiler struct {
 	ids *idalloc.Allocator
-	// lastClauses is how many clause flows the last compile had, to size
-	// the next one's maps.
-	lastClauses int
-	// lastRules are the rules of the last compile, by conjunction id.
-	lastRules map[uint32]Rule
 	// cookie is stamped into every flow (see SetCookie).
-	cookie uint64
+	cookie   uint64
+	nodeName string
+	// policies are the compiled policies by UID; base the flows that do
+	// not depend on any.
+	policies map[types.UID]*compiledPolicy
+	base     *compiledPolicy
+	// keys are the merged flows by key: every flow of every owner.
+	keys map[string]*keyState
+	// dirty are the keys whose contributions changed since their flows
+	// were last emitted.
+	dirty []*keyState
+	// rules are the rules by conjunction id; rulesView a copy of them
+	// handed out by Rules, nil when stale.
+	rules     map[uint32]Rule
+	rulesView map[uint32]Rule
+}
+
+// compiledPolicy is what one policy (or the base flows) contributed, and
+// the inputs it was compiled from.
+type compiledPolicy struct {
+	policy    *controlplane.NetworkPolicy
+	appliedTo []*controlplane.AppliedToGroup
+	addresses []*controlplane.AddressGroup
+	pods      []localPod
+	gateway   netip.Addr // the base flows' only input
+	// keys are the merged flows it contributes to (once per
+	// contribution).
+	keys   []*keyState
+	idKeys []string
+	rules  []ruleID
+	// stale: replaced or gone; its contributions are being removed.
+	stale bool
+}
+
+type ruleID struct {
+	id   uint32
+	rule Rule
+}
+
+// Kinds of merged flows.
+const (
+	// kindPlain: every contribution is the same flow, of its owner.
+	kindPlain uint8 = iota
+	// kindClause: a clause flow of the conjunctions of its contributions
+	// (in the table's match owner).
+	kindClause
+	// kindSingle: the allow flow of single-clause rules, in each rule's
+	// owner, loading the lowest of their ids.
+	kindSingle
+)
+
+// keyState is one flow key and what contributes to it. There is one per
+// flow, so it is kept small.
+type keyState struct {
+	key   string
+	match []of.MatchField
+	// actions are the flow's (kindPlain), or those after the id load
+	// (kindSingle).
+	actions []of.Action
+	refs    []keyRef
+	// out are the owners the flow was last emitted to (kindPlain,
+	// kindSingle; a clause flow is always in its table's match owner).
+	out      []string
+	priority uint16
+	table    uint8
+	kind     uint8
+	dirty    bool
+	// inline holds the first contribution, so that most keys need no
+	// allocation for refs.
+	inline [1]keyRef
+}
+
+// keyRef is one contribution to a key: from whom, for which owner, and
+// the conjunction (kindClause, packed by packConj) or rule id
+// (kindSingle).
+type keyRef struct {
+	from  *compiledPolicy
+	owner string
+	value uint64
+}
+
+func packConj(c of.Conjunction) uint64 {
+	return uint64(c.ID)<<16 | uint64(c.Clause)<<8 | uint64(c.NClauses)
+}
+
+func unpackConj(v uint64) of.Conjunction {
+	return of.Conjunction{ID: uint32(v >> 16), Clause: uint8(v >> 8), NClauses: uint8(v)}
 }
 
 // SetCookie makes the compiler stamp cookie into every flow it makes: the
@@ -113,7 +206,15 @@ func (r Rule) Name() string {
 
 // Rules returns the rules of the last compile by conjunction id. The map
 // is not modified afterwards.
-func (c *Compiler) Rules() map[uint32]Rule { return c.lastRules }
+func (c *Compiler) Rules() map[uint32]Rule {
+	if c.rulesView == nil {
+		c.rulesView = maps.Clone(c.rules)
+		if c.rulesView == nil {
+			c.rulesView = map[uint32]Rule{}
+		}
+	}
+	return c.rulesView
+}
 
 // NewCompiler returns a compiler whose first conjunction id is 1.
 func NewCompiler() *Compiler { return NewCompilerFrom(1) }
@@ -122,11 +223,14 @@ func NewCompiler() *Compiler { return NewCompilerFrom(1) }
 // An agent that restarts next to the flows of its previous run starts in
 // another part of the id space, so that until those flows are swept no
 // new rule shares a conjunction id with an old rule's leftover clauses.
-func NewCompilerFrom(first uint32) *Compiler { return &Compiler{ids: idalloc.New(first)} }
+func NewCompilerFrom(first uint32) *Compiler {
+	return &Compiler{ids: idalloc.New(first), policies: map[types.UID]*compiledPolicy{}, keys: map[string]*keyState{}, rules: map[uint32]Rule{}}
+}
 
 // Compile returns the desired flows of s by owner. It does no I/O; its
-// only effect is on the compiler's conjunction ids: those of rules that
-// are gone stay reserved until ReleaseUnusedIDs.
+// only effects are on the compiler: the conjunction ids (those of rules
+// that are gone stay reserved until ReleaseUnusedIDs) and what it keeps
+// of the compile.
 func (c *Compiler) Compile(s *State) map[string][]of.Flow {
 	keyed := c.CompileKeyed(s)
 	out := make(map[string][]of.Flow, len(keyed))
@@ -144,32 +248,349 @@ func (c *Compiler) Compile(s *State) map[string][]of.Flow {
 // CompileKeyed is Compile with each owner's flows keyed by their Key(),
 // as the FlowSyncer's SyncAllKeyed takes them.
 func (c *Compiler) CompileKeyed(s *State) map[string]map[string]of.Flow {
-	c.ids.Begin()
-	hint := c.lastClauses
-	if hint == 0 {
-		hint = clauseHint(s)
+	c.update(s)
+	live := 0
+	for _, ks := range c.dirty {
+		ks.dirty = false
+		if len(ks.refs) == 0 {
+			delete(c.keys, ks.key)
+		} else {
+			live++
+		}
 	}
-	b := &builder{c: c, s: s, owners: map[string]map[string]of.Flow{}, clauseIndex: make(map[string]int32, hint),
-		clauses: make([]clauseFlow, 0, hint),
-		rules:   make(map[uint32]Rule, len(c.lastRules)), singles: map[string]*singleFlow{}}
-	b.base()
-	policies := append([]*controlplane.NetworkPolicy(nil), s.Policies...)
-	sort.Slice(policies, func(i, j int) bool { return policies[i].UID < policies[j].UID })
-	for _, p := range policies {
-		b.policy(p)
+	// When every key changed (a first compile), walk them in the order
+	// they were made, which is the order they lie in memory.
+	all := slices.Values(c.dirty)
+	if live != len(c.keys) {
+		all = maps.Values(c.keys)
 	}
-	return b.result()
+	var perTable [256]int
+	for ks := range all {
+		if ks.kind == kindClause && len(ks.refs) > 0 {
+			perTable[ks.table]++
+		}
+	}
+	out := make(map[string]map[string]of.Flow, len(c.policies)*4)
+	for t, n := range perTable {
+		if n > 0 {
+			out[matchOwner(uint8(t))] = make(map[string]of.Flow, n)
+		}
+	}
+	var actions []of.Action
+	for ks := range all {
+		if len(ks.refs) == 0 {
+			continue
+		}
+		var f of.Flow
+		f, actions = c.flowOf(ks, actions)
+		if ks.kind == kindClause {
+			out[ks.refs[0].owner][ks.key] = f
+			continue
+		}
+		ks.out = c.ownersOf(ks, ks.out[:0])
+		for _, owner := range ks.out {
+			m := out[owner]
+			if m == nil {
+				m = make(map[string]of.Flow, 2)
+				out[owner] = m
+			}
+			m[ks.key] = f
+		}
+	}
+	c.dirty = c.dirty[:0]
+	return out
 }
 
-// clauseHint guesses how many clause flows s compiles to, to size the
-// first compile's tables: mostly one per peer address, and one per local
-// pod and direction.
-func clauseHint(s *State) int {
+// OwnerPatch is the change of one owner's flows (agentof.OwnerPatch).
+type OwnerPatch = agentof.OwnerPatch
+
+// CompileChanges compiles s and returns how its flows differ from those
+// of the previous compile, by owner: flows set (added or changed) and
+// keys removed. The first compile's changes are all of its flows.
+func (c *Compiler) CompileChanges(s *State) map[string]*OwnerPatch {
+	c.update(s)
+	var perTable [256]int
+	for _, ks := range c.dirty {
+		if ks.kind == kindClause && len(ks.refs) > 0 {
+			perTable[ks.table]++
+		}
+	}
+	patches := map[string]*OwnerPatch{}
+	patch := func(owner string) *OwnerPatch {
+		p := patches[owner]
+		if p == nil {
+			n := 1
+			if t, ok := matchTable(owner); ok {
+				n = max(perTable[t], 1)
+			}
+			p = &OwnerPatch{Set: make(map[string]of.Flow, n)}
+			patches[owner] = p
+		}
+		return p
+	}
+	var actions []of.Action
+	var owners []string
+	for _, ks := range c.dirty {
+		ks.dirty = false
+		if ks.kind == kindClause {
+			if len(ks.refs) == 0 {
+				p := patch(matchOwner(ks.table))
+				p.Remove = append(p.Remove, ks.key)
+				delete(c.keys, ks.key)
+				continue
+			}
+			var f of.Flow
+			f, actions = c.flowOf(ks, actions)
+			patch(ks.refs[0].owner).Set[ks.key] = f
+			continue
+		}
+		owners = c.ownersOf(ks, owners[:0])
+		for _, o := range ks.out {
+			if !slices.Contains(owners, o) {
+				p := patch(o)
+				p.Remove = append(p.Remove, ks.key)
+			}
+		}
+		if len(ks.refs) == 0 {
+			delete(c.keys, ks.key)
+			continue
+		}
+		var f of.Flow
+		f, actions = c.flowOf(ks, actions)
+		for _, o := range owners {
+			patch(o).Set[ks.key] = f
+		}
+		if !slices.Equal(owners, ks.out) {
+			ks.out = slices.Clone(owners)
+		}
+	}
+	c.dirty = c.dirty[:0]
+	return patches
+}
+
+// update brings the merged flows to those of s: the contributions of
+// policies that are gone or whose inputs changed are removed, changed and
+// new policies compiled, and every key whose contributions changed is
+// marked dirty.
+func (c *Compiler) update(s *State) {
+	c.ids.Begin()
+	if len(c.keys) == 0 {
+		// Size the first compile's table: mostly a flow per peer address,
+		// plus a few per rule.
+		c.keys = make(map[string]*keyState, flowHint(s))
+	}
+	b := &builder{c: c, s: s}
+	var stale []*compiledPolicy
+	if s.NodeName != c.nodeName {
+		// Every policy's applied-to pods may have changed.
+		for uid, cp := range c.policies {
+			stale = append(stale, cp)
+			delete(c.policies, uid)
+		}
+		c.nodeName = s.NodeName
+	}
+	newBase := c.base == nil || c.base.gateway != s.GatewayIP
+	if newBase && c.base != nil {
+		stale = append(stale, c.base)
+	}
+	seen := make(map[types.UID]bool, len(s.Policies))
+	var changed []*compiledPolicy
+	for _, p := range s.Policies {
+		if seen[p.UID] {
+			continue // a UID names one policy
+		}
+		seen[p.UID] = true
+		cp := b.inputs(p)
+		old := c.policies[p.UID]
+		if old != nil && old.sameInputs(cp) {
+			for _, k := range old.idKeys {
+				c.ids.Get(k)
+			}
+			continue
+		}
+		if old != nil {
+			stale = append(stale, old)
+		}
+		changed = append(changed, cp)
+	}
+	for uid, cp := range c.policies {
+		if !seen[uid] {
+			stale = append(stale, cp)
+			delete(c.policies, uid)
+		}
+	}
+	// Remove the contributions of stale policies, each touched key once.
+	for _, cp := range stale {
+		cp.stale = true
+		for _, ks := range cp.keys {
+			c.markDirty(ks)
+		}
+		for _, r := range cp.rules {
+			delete(c.rules, r.id)
+			c.rulesView = nil
+		}
+	}
+	for _, ks := range c.dirty {
+		ks.refs = slices.DeleteFunc(ks.refs, func(r keyRef) bool { return r.from.stale })
+	}
+	if newBase {
+		c.base = &compiledPolicy{gateway: s.GatewayIP}
+		b.cur = c.base
+		b.base()
+	}
+	// New ids go to policies in UID order, as in a fresh compile.
+	slices.SortFunc(changed, func(x, y *compiledPolicy) int { return cmp.Compare(x.policy.UID, y.policy.UID) })
+	for _, cp := range changed {
+		c.policies[cp.policy.UID] = cp
+		b.cur = cp
+		b.policy(cp.policy, cp.pods)
+		for _, r := range cp.rules {
+			c.rules[r.id] = r.rule
+			c.rulesView = nil
+		}
+	}
+}
+
+// inputs returns a compiledPolicy for p with its inputs and nothing
+// compiled yet.
+func (b *builder) inputs(p *controlplane.NetworkPolicy) *compiledPolicy {
+	cp := &compiledPolicy{policy: p, pods: b.appliedToPods(p)}
+	if len(p.AppliedToGroups) > 0 {
+		cp.appliedTo = make([]*controlplane.AppliedToGroup, len(p.AppliedToGroups))
+		for i, name := range p.AppliedToGroups {
+			cp.appliedTo[i] = b.s.AppliedToGroups[name]
+		}
+	}
+	for _, r := range p.Rules {
+		for _, name := range r.From.AddressGroups {
+			cp.addresses = append(cp.addresses, b.s.AddressGroups[name])
+		}
+		for _, name := range r.To.AddressGroups {
+			cp.addresses = append(cp.addresses, b.s.AddressGroups[name])
+		}
+	}
+	return cp
+}
+
+// sameInputs reports whether cp was compiled from the inputs of in.
+func (cp *compiledPolicy) sameInputs(in *compiledPolicy) bool {
+	return cp.policy == in.policy && slices.Equal(cp.appliedTo, in.appliedTo) && slices.Equal(cp.addresses, in.addresses) &&
+		slices.EqualFunc(cp.pods, in.pods, func(a, b localPod) bool { return a.ip == b.ip && a.ofport == b.ofport })
+}
+
+func (c *Compiler) markDirty(ks *keyState) {
+	if !ks.dirty {
+		ks.dirty = true
+		c.dirty = append(c.dirty, ks)
+	}
+}
+
+// contribute adds from's contribution ref to the flow f, whose key is
+// key. Flows of one key have one kind: the tables and priorities of the
+// kinds do not overlap.
+func (c *Compiler) contribute(from *compiledPolicy, kind uint8, key string, f of.Flow, ref keyRef) {
+	ks := c.keys[key]
+	if ks == nil {
+		ks = &keyState{}
+		ks.key, ks.kind, ks.table, ks.priority, ks.match, ks.actions = key, kind, f.Table, f.Priority, f.Match, f.Actions
+		ks.refs = ks.inline[:0]
+		c.keys[key] = ks
+	}
+	ref.from = from
+	ks.refs = append(ks.refs, ref)
+	c.markDirty(ks)
+	from.keys = append(from.keys, ks)
+}
+
+// ownersOf appends the distinct owners of ks's contributions to owners.
+func (c *Compiler) ownersOf(ks *keyState, owners []string) []string {
+	for _, r := range ks.refs {
+		if !slices.Contains(owners, r.owner) {
+			owners = append(owners, r.owner)
+		}
+	}
+	return owners
+}
+
+// flowOf returns the flow of ks, which must have contributions. The
+// actions of clause flows are carved out of actions, which it returns
+// (grown as needed).
+func (c *Compiler) flowOf(ks *keyState, actions []of.Action) (of.Flow, []of.Action) {
+	f := of.Flow{Table: ks.table, Priority: ks.priority, Cookie: c.cookie, Match: ks.match, Actions: ks.actions}
+	switch ks.kind {
+	case kindClause:
+		if len(actions)+len(ks.refs) > cap(actions) {
+			actions = make([]of.Action, 0, max(4096, len(ks.refs)))
+		}
+		start := len(actions)
+		if len(ks.refs) == 1 {
+			actions = append(actions, unpackConj(ks.refs[0].value))
+		} else {
+			// Packed conjunctions sort by id, then clause.
+			conj := make([]uint64, len(ks.refs))
+			for i, r := range ks.refs {
+				conj[i] = r.value
+			}
+			slices.Sort(conj)
+			for _, cj := range slices.Compact(conj) {
+				actions = append(actions, unpackConj(cj))
+			}
+		}
+		f.Actions = actions[start:len(actions):len(actions)]
+	case kindSingle:
+		id := ks.refs[0].value
+		for _, r := range ks.refs[1:] {
+			id = min(id, r.value)
+		}
+		reg := agentof.IngressRuleReg
+		if f.Table == agentof.EgressRuleTable.ID {
+			reg = agentof.EgressRuleReg
+		}
+		f.Actions = append([]of.Action{reg.Load(uint32(id))}, ks.actions...)
+	}
+	return f, actions
+}
+
+// matchOwner is the owner of the clause flows of table.
+func matchOwner(table uint8) string {
+	switch table {
+	case agentof.EgressRuleTable.ID:
+		return ownerMatchEgress
+	case agentof.IngressRuleTable.ID:
+		return ownerMatchIngress
+	}
+	return ownerMatchPrefix + strconv.Itoa(int(table))
+}
+
+// matchTable returns the table of a match owner.
+func matchTable(owner string) (uint8, bool) {
+	switch owner {
+	case ownerMatchEgress:
+		return agentof.EgressRuleTable.ID, true
+	case ownerMatchIngress:
+		return agentof.IngressRuleTable.ID, true
+	}
+	t, err := strconv.ParseUint(strings.TrimPrefix(owner, ownerMatchPrefix), 10, 8)
+	return uint8(t), err == nil && strings.HasPrefix(owner, ownerMatchPrefix)
+}
+
+var (
+	ownerMatchEgress  = ownerMatchPrefix + strconv.Itoa(int(agentof.EgressRuleTable.ID))
+	ownerMatchIngress = ownerMatchPrefix + strconv.Itoa(int(agentof.IngressRuleTable.ID))
+)
+
+// flowHint guesses how many flows s compiles to: a clause flow per peer
+// address, one per local pod and direction, and an allow, an
+// established and a port flow per rule.
+func flowHint(s *State) int {
 	n := 2 * len(s.LocalPods)
 	for _, g := range s.AddressGroups {
 		n += len(g.Members)
 	}
-	return min(n, 1<<20)
+	for _, p := range s.Policies {
+		n += 3 * len(p.Rules)
+	}
+	return min(n, 1<<21)
 }
 
 // ReleaseUnusedIDs frees the conjunction ids that the last Compile did not
@@ -179,436 +600,3 @@ func (c *Compiler) ReleaseUnusedIDs() { c.ids.ReleaseUnused() }
 
 // Compile compiles s with a fresh compiler (conjunction ids from 1).
 func Compile(s *State) map[string][]of.Flow { return NewCompiler().Compile(s) }
-
-type localPod struct {
-	ip     netip.Addr
-	ofport uint32
-	ports  []controlplane.NamedPort
-}
-
-// clauseFlow is a clause flow shared by the conjunctions it is a
-// clause of: first, then more, in the order added, duplicates included
-// (result sorts and compacts them).
-type clauseFlow struct {
-	flow  of.Flow
-	first of.Conjunction
-	more  []of.Conjunction
-}
-
-// clauseMatch is one match of a clause and the key of its clause flow
-// (at PriorityRuleClause).
-type clauseMatch struct {
-	match []of.MatchField
-	key   string
-}
-
-type builder struct {
-	c      *Compiler
-	s      *State
-	owners map[string]map[string]of.Flow // owner -> key -> flow
-	// clauses are the clause flows, clauseIndex their positions by key.
-	clauses     []clauseFlow
-	clauseIndex map[string]int32
-	rules       map[uint32]Rule        // conjunction id -> rule
-	singles     map[string]*singleFlow // key -> allow flow of single-clause rules
-}
-
-// ipv4 is the dl_type match of every policy flow, shared: match fields
-// are never modified once built.
-var ipv4 = of.MatchEthType(of.EthTypeIPv4)
-
-func ipMatch() of.MatchField { return ipv4 }
-
-func newClauseMatch(t agentof.Table, m ...of.MatchField) clauseMatch {
-	f := of.Flow{Table: t.ID, Priority: PriorityRuleClause, Match: m}
-	return clauseMatch{match: m, key: f.Key()}
-}
-
-func resubmit(t agentof.Table) []of.Action { return []of.Action{of.Resubmit{Table: t.ID}} }
-
-func (b *builder) add(owner string, f of.Flow) { b.addKeyed(owner, f.Key(), f) }
-
-// addKeyed adds f, whose key is k.
-func (b *builder) addKeyed(owner, k string, f of.Flow) {
-	f.Cookie = b.c.cookie
-	m := b.owners[owner]
-	if m == nil {
-		m = map[string]of.Flow{}
-		b.owners[owner] = m
-	}
-	m[k] = f
-}
-
-func (b *builder) addClause(table uint8, cm clauseMatch, c of.Conjunction) {
-	if i, ok := b.clauseIndex[cm.key]; ok {
-		cf := &b.clauses[i]
-		cf.more = append(cf.more, c)
-		return
-	}
-	b.clauseIndex[cm.key] = int32(len(b.clauses))
-	b.clauses = append(b.clauses, clauseFlow{flow: of.Flow{Table: table, Priority: PriorityRuleClause, Match: cm.match}, first: c})
-}
-
-// base adds the flows that do not depend on any policy.
-func (b *builder) base() {
-	// Replies of connections allowed on the way in may leave an
-	// egress-isolated pod (table 90 has the same in the base pipeline).
-	b.add(ownerBase, of.Flow{Table: agentof.EgressRuleTable.ID, Priority: PriorityEstablished,
-		Match:   []of.MatchField{of.MatchCTState(of.CTEst, of.CTNew), ipMatch()},
-		Actions: resubmit(agentof.L3ForwardingTable)})
-	gw := []of.MatchField{ipMatch(), agentof.PortTypeField.Match(agentof.PortTypeGateway)}
-	if b.s.GatewayIP.Is4() {
-		gw = append(gw, of.MatchIPSrc(netip.PrefixFrom(b.s.GatewayIP, 32)))
-	}
-	b.add(ownerBase, of.Flow{Table: agentof.IngressRuleTable.ID, Priority: PriorityGateway,
-		Match: gw, Actions: resubmit(agentof.ConntrackCommitTable)})
-}
-
-func (b *builder) policy(p *controlplane.NetworkPolicy) {
-	pods := b.appliedToPods(p)
-	if len(pods) == 0 {
-		return
-	}
-	ingress, egress := policyTypes(p)
-	perDirection := map[controlplane.Direction]int{}
-	for i, r := range p.Rules {
-		ref := Rule{PolicyUID: p.UID, PolicyNamespace: p.Namespace, PolicyName: p.Name, Direction: r.Direction, Index: perDirection[r.Direction]}
-		perDirection[r.Direction]++
-		switch {
-		case r.Direction == controlplane.DirectionIn && ingress:
-			b.ingressRule(ref, i, r, pods)
-		case r.Direction == controlplane.DirectionOut && egress:
-			b.egressRule(ref, i, r, pods)
-		}
-	}
-	for _, pod := range pods {
-		owner := IsolationOwner(pod.ip)
-		// Each isolation drop has its Traceflow companion, which reports a
-		// traced packet that it would drop.
-		if ingress {
-			drop := of.Flow{Table: agentof.IngressDefaultTable.ID, Priority: PriorityIsolation,
-				Match: []of.MatchField{ipMatch(), agentof.OutputPortReg.Match(pod.ofport)}}
-			b.add(owner, drop)
-			b.add(owner, agentof.TraceflowDropReport(drop))
-		}
-		if egress {
-			drop := of.Flow{Table: agentof.EgressDefaultTable.ID, Priority: PriorityIsolation,
-				Match: []of.MatchField{ipMatch(), of.MatchIPSrc(netip.PrefixFrom(pod.ip, 32))}}
-			b.add(owner, drop)
-			b.add(owner, agentof.TraceflowDropReport(drop))
-		}
-	}
-}
-
-// policyTypes says which directions p isolates. Without policyTypes, as
-// in Kubernetes: ingress always, egress when p has an egress rule.
-func policyTypes(p *controlplane.NetworkPolicy) (ingress, egress bool) {
-	if len(p.PolicyTypes) == 0 {
-		for _, r := range p.Rules {
-			egress = egress || r.Direction == controlplane.DirectionOut
-		}
-		return true, egress
-	}
-	for _, t := range p.PolicyTypes {
-		ingress = ingress || t == controlplane.DirectionIn
-		egress = egress || t == controlplane.DirectionOut
-	}
-	return ingress, egress
-}
-
-// appliedToPods returns the members of p's applied-to groups that run on
-// this node and have a port, sorted by IP.
-func (b *builder) appliedToPods(p *controlplane.NetworkPolicy) []localPod {
-	seen := map[netip.Addr]bool{}
-	var pods []localPod
-	for _, name := range p.AppliedToGroups {
-		g := b.s.AppliedToGroups[name]
-		if g == nil {
-			continue
-		}
-		for _, m := range g.Members {
-			if m.Node != b.s.NodeName || b.s.NodeName == "" {
-				continue
-			}
-			for _, pfx := range memberPrefixes(m) {
-				ofport, ok := b.s.LocalPods[pfx.Addr()]
-				if !ok || seen[pfx.Addr()] {
-					continue
-				}
-				seen[pfx.Addr()] = true
-				pods = append(pods, localPod{ip: pfx.Addr(), ofport: ofport, ports: m.Ports})
-			}
-		}
-	}
-	sort.Slice(pods, func(i, j int) bool { return pods[i].ip.Less(pods[j].ip) })
-	return pods
-}
-
-// peerPrefixes returns the addresses of a peer: its address groups'
-// members and its IP blocks (minus excepts).
-func (b *builder) peerPrefixes(peer controlplane.NetworkPolicyPeer) []netip.Prefix {
-	var out []netip.Prefix
-	for _, name := range peer.AddressGroups {
-		if g := b.s.AddressGroups[name]; g != nil {
-			for _, m := range g.Members {
-				out = appendMemberPrefixes(out, m)
-			}
-		}
-	}
-	for _, blk := range peer.IPBlocks {
-		out = append(out, blockPrefixes(blk)...)
-	}
-	return sortPrefixes(out)
-}
-
-type clause []clauseMatch
-
-// addrClause matches the addresses ps, as sources or (dst) destinations.
-func (b *builder) addrClause(t agentof.Table, dst bool, ps []netip.Prefix) clause {
-	field, f := of.FieldIPSrc, of.MatchIPSrc
-	if dst {
-		field, f = of.FieldIPDst, of.MatchIPDst
-	}
-	c := make(clause, len(ps))
-	// The matches of all addresses, and their values, carved out of one
-	// array each.
-	fields := make([]of.MatchField, 2*len(ps))
-	values := make([]byte, 4*len(ps))
-	for i, p := range ps {
-		m := fields[2*i : 2*i+2 : 2*i+2]
-		m[0] = ipv4
-		if p.Bits() == 32 {
-			v := values[4*i : 4*i+4 : 4*i+4]
-			a := p.Addr().As4()
-			copy(v, a[:])
-			m[1] = of.MatchField{Field: field, Value: v}
-		} else {
-			m[1] = f(p)
-		}
-		c[i] = newClauseMatch(t, m...)
-	}
-	return c
-}
-
-// podMatch matches packets to the applied-to pod on ofport (ingress).
-func (b *builder) podMatch(t agentof.Table, ofport uint32) clauseMatch {
-	return newClauseMatch(t, ipv4, agentof.OutputPortReg.Match(ofport))
-}
-
-func (b *builder) portClause(t agentof.Table, ms []l4Match) clause {
-	c := make(clause, len(ms))
-	for i, m := range ms {
-		c[i] = newClauseMatch(t, m.fields()...)
-	}
-	return c
-}
-
-// ingressRule: sources (unless any), destination pods by reg1, ports
-// (unless none), in table 90; one conjunction per way the pods resolve the
-// rule's named ports.
-func (b *builder) ingressRule(ref Rule, idx int, r controlplane.NetworkPolicyRule, pods []localPod) {
-	var sources clause
-	anySource := peerIsAny(r.From)
-	if !anySource {
-		if sources = b.addrClause(agentof.IngressRuleTable, false, b.peerPrefixes(r.From)); len(sources) == 0 {
-			return
-		}
-	}
-	type group struct {
-		ports []l4Match
-		pods  clause
-	}
-	groups := map[string]*group{}
-	for _, pod := range pods {
-		ms := resolveServices(r.Services, pod.ports)
-		sig := signature(ms)
-		g := groups[sig]
-		if g == nil {
-			g = &group{ports: ms}
-			groups[sig] = g
-		}
-		g.pods = append(g.pods, b.podMatch(agentof.IngressRuleTable, pod.ofport))
-	}
-	for _, sig := range sortedKeys(groups) {
-		g := groups[sig]
-		var clauses []clause
-		if !anySource {
-			clauses = append(clauses, sources)
-		}
-		clauses = append(clauses, g.pods)
-		if len(r.Services) > 0 {
-			clauses = append(clauses, b.portClause(agentof.IngressRuleTable, g.ports))
-		}
-		b.conjunction(ref, "in", idx, sig, agentof.IngressRuleTable, clauses, resubmit(agentof.ConntrackCommitTable))
-	}
-}
-
-// egressRule: source pods by IP, destinations (unless any), ports (unless
-// none), in table 50; one conjunction per way the destination pods
-// resolve the rule's named ports.
-func (b *builder) egressRule(ref Rule, idx int, r controlplane.NetworkPolicyRule, pods []localPod) {
-	podIPs := make([]netip.Prefix, len(pods))
-	for i, p := range pods {
-		podIPs[i] = netip.PrefixFrom(p.ip, 32)
-	}
-	type group struct {
-		ports []l4Match
-		dsts  []netip.Prefix
-	}
-	groups := map[string]*group{}
-	addDst := func(ms []l4Match, dsts []netip.Prefix) {
-		sig := signature(ms)
-		g := groups[sig]
-		if g == nil {
-			g = &group{ports: ms}
-			groups[sig] = g
-		}
-		g.dsts = append(g.dsts, dsts...)
-	}
-	anyDest := peerIsAny(r.To)
-	if anyDest {
-		addDst(resolveServices(r.Services, nil), nil)
-	} else {
-		named := hasNamedPort(r.Services)
-		for _, name := range r.To.AddressGroups {
-			if g := b.s.AddressGroups[name]; g != nil {
-				for _, m := range g.Members {
-					var ports []controlplane.NamedPort
-					if named {
-						ports = m.Ports
-					}
-					addDst(resolveServices(r.Services, ports), memberPrefixes(m))
-				}
-			}
-		}
-		for _, blk := range r.To.IPBlocks {
-			addDst(resolveServices(r.Services, nil), blockPrefixes(blk))
-		}
-	}
-	for _, sig := range sortedKeys(groups) {
-		g := groups[sig]
-		clauses := []clause{b.addrClause(agentof.EgressRuleTable, false, podIPs)}
-		if !anyDest {
-			clauses = append(clauses, b.addrClause(agentof.EgressRuleTable, true, sortPrefixes(g.dsts)))
-		}
-		if len(r.Services) > 0 {
-			clauses = append(clauses, b.portClause(agentof.EgressRuleTable, g.ports))
-		}
-		b.conjunction(ref, "out", idx, sig, agentof.EgressRuleTable, clauses, resubmit(agentof.L3ForwardingTable))
-	}
-}
-
-// conjunction adds the flows of one conjunction: nothing if a clause is
-// empty (the rule matches nothing), allow flows for a single clause, and
-// otherwise one clause flow per match plus the conj_id allow flow. Every
-// allow flow first loads the conjunction's id into the direction's rule
-// register (a single-clause rule gets an id for that too).
-func (b *builder) conjunction(ref Rule, dir string, idx int, sig string, t agentof.Table, clauses []clause, allow []of.Action) {
-	for _, c := range clauses {
-		if len(c) == 0 {
-			return
-		}
-	}
-	owner := fmt.Sprintf("%s%s/%d", RuleOwnerPrefix(ref.PolicyUID), dir, idx)
-	id := b.c.ids.Get(fmt.Sprintf("%s/%s/%d/%s", ref.PolicyUID, dir, idx, sig))
-	b.rules[id] = ref
-	reg, label := agentof.IngressRuleReg, agentof.IngressRuleLabel
-	if t.ID == agentof.EgressRuleTable.ID {
-		reg, label = agentof.EgressRuleReg, agentof.EgressRuleLabel
-	}
-	// The rest of each connection the rule allowed: its counters are the
-	// rule's packets and bytes (NetworkPolicy statistics).
-	b.add(ownerEstablishedPrefix+strings.TrimPrefix(owner, ownerRulePrefix), of.Flow{Table: t.ID, Priority: PriorityEstablishedRule,
-		Match:   []of.MatchField{of.MatchCTState(of.CTEst, of.CTNew), label.Match(uint64(id)), ipMatch()},
-		Actions: allow})
-	if len(clauses) == 1 {
-		for _, m := range clauses[0] {
-			b.addSingle(owner, of.Flow{Table: t.ID, Priority: PriorityRuleAllow, Match: m.match, Actions: allow}, reg, id)
-		}
-		return
-	}
-	allow = append([]of.Action{reg.Load(id)}, allow...)
-	for i, c := range clauses {
-		for _, m := range c {
-			b.addClause(t.ID, m, of.Conjunction{ID: id, Clause: uint8(i + 1), NClauses: uint8(len(clauses))})
-		}
-	}
-	b.add(owner, of.Flow{Table: t.ID, Priority: PriorityRuleAllow,
-		Match: []of.MatchField{of.MatchConjID(id), ipMatch()}, Actions: allow})
-}
-
-// singleFlow is the allow flow of single-clause rules with one match:
-// the rules share it (its owners), and it loads the lowest of their ids,
-// so that every owner installs the same flow.
-type singleFlow struct {
-	flow   of.Flow
-	reg    agentof.RegField
-	id     uint32
-	owners []string
-}
-
-func (b *builder) addSingle(owner string, f of.Flow, reg agentof.RegField, id uint32) {
-	k := f.Key()
-	sf := b.singles[k]
-	if sf == nil {
-		sf = &singleFlow{flow: f, reg: reg, id: id}
-		b.singles[k] = sf
-	}
-	sf.id = min(sf.id, id)
-	sf.owners = append(sf.owners, owner)
-}
-
-func (b *builder) result() map[string]map[string]of.Flow {
-	b.c.lastClauses = len(b.clauses)
-	b.c.lastRules = b.rules
-	for k, sf := range b.singles {
-		f := sf.flow
-		f.Actions = append([]of.Action{sf.reg.Load(sf.id)}, f.Actions...)
-		for _, owner := range sf.owners {
-			b.addKeyed(owner, k, f)
-		}
-	}
-	perTable := map[uint8]int{}
-	nconj := 0
-	for i := range b.clauses {
-		perTable[b.clauses[i].flow.Table]++
-		nconj += 1 + len(b.clauses[i].more)
-	}
-	tableOwner := make(map[uint8]map[string]of.Flow, len(perTable))
-	for t, n := range perTable {
-		m := make(map[string]of.Flow, n)
-		b.owners[fmt.Sprintf("%s%d", ownerMatchPrefix, t)] = m
-		tableOwner[t] = m
-	}
-	// The actions of all clause flows, carved out of one array.
-	actions := make([]of.Action, 0, nconj)
-	for k, i := range b.clauseIndex {
-		cf := &b.clauses[i]
-		f := cf.flow
-		start := len(actions)
-		if len(cf.more) == 0 {
-			actions = append(actions, cf.first)
-		} else {
-			conj := append(cf.more, cf.first)
-			slices.SortFunc(conj, func(a, b of.Conjunction) int {
-				return cmp.Or(cmp.Compare(a.ID, b.ID), cmp.Compare(a.Clause, b.Clause))
-			})
-			for _, c := range slices.Compact(conj) {
-				actions = append(actions, c)
-			}
-		}
-		f.Actions = actions[start:len(actions):len(actions)]
-		f.Cookie = b.c.cookie
-		tableOwner[f.Table][k] = f
-	}
-	return b.owners
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}

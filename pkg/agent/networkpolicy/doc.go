@@ -2,11 +2,19 @@
 // (pkg/apis/controlplane) into OpenFlow flows for this node, Antrea style,
 // and keeps them installed.
 //
-// Compile is a pure function of a State (the policies, the groups they
+// The flows are a function of a State (the policies, the groups they
 // refer to, and this node's pod ports) plus the conjunction ids allocated
-// so far: it does no I/O and returns the desired flows by owner. The
-// Reconciler compiles a State and syncs every owner through a FlowSyncer,
-// deleting the owners that are gone.
+// so far; compiling does no I/O. The Compiler is incremental: it keeps
+// what each policy contributed to each flow, and a compile recompiles
+// only the policies whose object, groups (by pointer: State objects are
+// immutable, a change comes as a new object) or local pods changed. It
+// returns either every flow by owner (Compile, CompileKeyed) or what
+// changed since the last compile (CompileChanges: flows set and keys
+// removed, by owner). The Reconciler sends the changes through the
+// FlowSyncer's SyncPatch, so that one more peer at 10,000 rules costs a
+// few flows, not a diff of 120,000; after a failed bundle it syncs every
+// owner once (SyncAllKeyed), since the compiler has moved past what the
+// switch holds.
 //
 // # Conjunctive rules
 //
@@ -133,10 +141,7 @@
 //	networkpolicy/match/<table>                 the merged clause flows of a table
 //	networkpolicy/isolation/<pod IP>            a pod's isolation drops and their Traceflow companions
 //
-// The FlowSyncer diffs by flow key, so a change in one policy still sends
-// only its rule flows and the merged clause flows whose actions it
-// changes. The
-// Reconciler installs allow flows before clause flows before isolation,
-// and removes in the reverse order, so that traffic that stays allowed is
-// never dropped in between.
+// Either way a change in one policy sends only its rule flows and the
+// merged clause flows whose actions it changes, in one atomic bundle, so
+// that traffic that stays allowed is never dropped in between.
 package networkpolicy

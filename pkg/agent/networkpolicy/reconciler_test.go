@@ -3,6 +3,7 @@ package networkpolicy
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -125,7 +126,11 @@ func TestRealizeMovesConjunctionsAtomically(t *testing.T) {
 	require.NoError(t, r.Realize(ctx, s))
 	b.take()
 
-	s.Policies[0].Rules[0].Services = append(s.Policies[0].Rules[0].Services, tcp(9090))
+	// A changed policy is a new object (State's objects are immutable).
+	changed := *s.Policies[0]
+	changed.Rules = slices.Clone(changed.Rules)
+	changed.Rules[0].Services = append(slices.Clone(changed.Rules[0].Services), tcp(9090))
+	s.Policies[0] = &changed
 	require.NoError(t, r.Realize(ctx, s))
 	log := b.take()
 	add2, del1 := indexOf(log, "+cookie=0x1040000000000,table=90,priority=90,conj_id=0x2"), indexOf(log, "-table=90,priority=90,conj_id=0x1")

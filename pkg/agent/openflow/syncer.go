@@ -3,6 +3,7 @@ package openflow
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -93,7 +94,7 @@ func (s *FlowSyncer) Sync(ctx context.Context, owner string, category int, desir
 }
 
 // ownersOf names the owners of a change for an error message.
-func ownersOf(wants map[string]map[string]of.Flow) string {
+func ownersOf[V any](wants map[string]V) string {
 	if len(wants) == 1 {
 		for owner := range wants {
 			return owner
@@ -153,61 +154,171 @@ func (s *FlowSyncer) SyncAll(ctx context.Context, category int, desired map[stri
 func (s *FlowSyncer) SyncAllKeyed(ctx context.Context, category int, desired map[string]map[string]of.Flow) error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
-	cookie := s.cookie(category)
-	var (
-		changes []keyedFlow
-		// gained and lost list a key once per owner that gains or loses
-		// it. The owner counts (refs) take them as they are found, before
-		// the bundle, and are restored if it fails.
-		gained, lost []string
-		lostFlows    []of.Flow
-		changed      []string
-	)
+	d := diff{cookie: s.cookie(category)}
 	s.mu.Lock()
+	// Every flow of an owner not installed yet is a change.
+	fresh := 0
+	for owner, want := range desired {
+		if s.installed[owner] == nil {
+			fresh += len(want)
+		}
+	}
+	d.changes = make([]keyedFlow, 0, fresh)
 	for owner, want := range desired {
 		have := s.installed[owner]
 		ownerChanged := false
 		for k, f := range want {
-			if f.Cookie != cookie {
-				f.Cookie = cookie
-				want[k] = f
-			}
-			old, ok := have[k]
-			if ok && of.SameFlow(old, f) {
-				continue
-			}
-			if !ok {
-				s.refs[k]++
-				gained = append(gained, k)
-			}
-			changes = append(changes, keyedFlow{k, f})
-			ownerChanged = true
+			ownerChanged = d.set(s, have, want, k, f) || ownerChanged
 		}
 		for k, f := range have {
 			if _, ok := want[k]; !ok {
-				lost = append(lost, k)
-				lostFlows = append(lostFlows, f)
+				d.remove(k, f)
 				ownerChanged = true
 			}
 		}
 		if ownerChanged {
-			changed = append(changed, owner)
+			d.changed = append(d.changed, owner)
 		}
 	}
+	s.mu.Unlock()
+	return s.commit(ctx, category, &d, ownersOf(desired), func() {
+		for _, owner := range d.changed {
+			if want := desired[owner]; len(want) == 0 {
+				delete(s.installed, owner)
+			} else {
+				s.installed[owner] = want
+			}
+		}
+	})
+}
+
+// OwnerPatch changes some of one owner's flows: Set adds or replaces
+// flows (keyed by their Key()), Remove drops keys (a key in both is set).
+type OwnerPatch struct {
+	Set    map[string]of.Flow
+	Remove []string
+}
+
+// SyncPatch applies patches to the installed flows of their owners, in
+// one atomic bundle, as SyncAllKeyed does for whole owners: its cost is
+// that of the patches, not of the owners' flows. An owner left with no
+// flows goes. The Set maps are the syncer's from then on.
+func (s *FlowSyncer) SyncPatch(ctx context.Context, category int, patches map[string]*OwnerPatch) error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	d := diff{cookie: s.cookie(category)}
+	s.mu.Lock()
+	fresh := 0
+	for owner, p := range patches {
+		if s.installed[owner] == nil {
+			fresh += len(p.Set)
+		}
+	}
+	d.changes = make([]keyedFlow, 0, fresh)
+	for owner, p := range patches {
+		have := s.installed[owner]
+		ownerChanged := false
+		for k, f := range p.Set {
+			ownerChanged = d.set(s, have, p.Set, k, f) || ownerChanged
+		}
+		// A key listed twice is removed once.
+		var removed map[string]bool
+		if len(p.Remove) > 1 {
+			removed = make(map[string]bool, len(p.Remove))
+		}
+		for _, k := range p.Remove {
+			if _, set := p.Set[k]; set || removed[k] {
+				continue
+			}
+			if f, ok := have[k]; ok {
+				if removed != nil {
+					removed[k] = true
+				}
+				d.remove(k, f)
+				ownerChanged = true
+			}
+		}
+		if ownerChanged {
+			d.changed = append(d.changed, owner)
+		}
+	}
+	s.mu.Unlock()
+	return s.commit(ctx, category, &d, fmt.Sprintf("%d owners", len(patches)), func() {
+		for _, owner := range d.changed {
+			p, have := patches[owner], s.installed[owner]
+			if have == nil && len(p.Remove) == 0 {
+				s.installed[owner] = p.Set
+				continue
+			}
+			if have == nil {
+				have = make(map[string]of.Flow, len(p.Set))
+				s.installed[owner] = have
+			}
+			for _, k := range p.Remove {
+				delete(have, k)
+			}
+			maps.Copy(have, p.Set)
+			if len(have) == 0 {
+				delete(s.installed, owner)
+			}
+		}
+	})
+}
+
+// diff is a change being computed: the flows to add, and the keys owners
+// gain and lose. The owner counts (refs) take gains as they are found,
+// before the bundle, and commit restores them if it fails.
+type diff struct {
+	cookie  uint64
+	changes []keyedFlow
+	// gained and lost list a key once per owner that gains or loses it.
+	gained, lost []string
+	lostFlows    []of.Flow
+	changed      []string
+}
+
+// set compares the desired flow f at k (in want, stamped with the cookie
+// there) with have, and reports whether the owner changes.
+func (d *diff) set(s *FlowSyncer, have, want map[string]of.Flow, k string, f of.Flow) bool {
+	if f.Cookie != d.cookie {
+		f.Cookie = d.cookie
+		want[k] = f
+	}
+	old, ok := have[k]
+	if ok && of.SameFlow(old, f) {
+		return false
+	}
+	if !ok {
+		s.refs[k]++
+		d.gained = append(d.gained, k)
+	}
+	d.changes = append(d.changes, keyedFlow{k, f})
+	return true
+}
+
+func (d *diff) remove(k string, f of.Flow) {
+	d.lost = append(d.lost, k)
+	d.lostFlows = append(d.lostFlows, f)
+}
+
+// commit sends the bundle of d and, once the switch took it, updates the
+// cache with apply.
+func (s *FlowSyncer) commit(ctx context.Context, category int, d *diff, owners string, apply func()) error {
+	s.mu.Lock()
 	// A key goes from the switch when its last owner loses it; a key
 	// another owner keeps or gains stays (the gain's add replaces it).
 	var gone []keyedFlow
-	for i, k := range lost {
+	for i, k := range d.lost {
 		if s.refs[k]--; s.refs[k] <= 0 {
 			delete(s.refs, k)
-			gone = append(gone, keyedFlow{k, lostFlows[i]})
+			gone = append(gone, keyedFlow{k, d.lostFlows[i]})
 		}
 	}
 	restore := func() {
-		for _, k := range lost {
+		for _, k := range d.lost {
 			s.refs[k]++
 		}
-		for _, k := range gained {
+		for _, k := range d.gained {
 			if s.refs[k]--; s.refs[k] <= 0 {
 				delete(s.refs, k)
 			}
@@ -216,8 +327,8 @@ func (s *FlowSyncer) SyncAllKeyed(ctx context.Context, category int, desired map
 	// A key several owners have goes once, and the owners that change it
 	// must agree on its flow.
 	var shared map[string]of.Flow
-	adds := changes[:0]
-	for _, c := range changes {
+	adds := d.changes[:0]
+	for _, c := range d.changes {
 		if s.refs[c.key] > 1 {
 			if prev, dup := shared[c.key]; dup {
 				if !of.SameFlow(prev, c.f) {
@@ -240,20 +351,14 @@ func (s *FlowSyncer) SyncAllKeyed(ctx context.Context, category int, desired map
 			s.mu.Lock()
 			restore()
 			s.mu.Unlock()
-			return fmt.Errorf("install flows of %s (%d added, %d deleted): %w", ownersOf(desired), len(adds), len(gone), err)
+			return fmt.Errorf("install flows of %s (%d added, %d deleted): %w", owners, len(adds), len(gone), err)
 		}
 		if s.afterChange != nil {
 			s.afterChange(ctx, category)
 		}
 	}
 	s.mu.Lock()
-	for _, owner := range changed {
-		if want := desired[owner]; len(want) == 0 {
-			delete(s.installed, owner)
-		} else {
-			s.installed[owner] = want
-		}
-	}
+	apply()
 	s.mu.Unlock()
 	return nil
 }

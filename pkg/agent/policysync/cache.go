@@ -1,10 +1,13 @@
 package policysync
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/ovs-cni/antrea/pkg/apis/controlplane"
@@ -24,12 +27,20 @@ type members map[podKey]controlplane.GroupMember
 
 // Cache is the node's copy of the controller's objects, kept as the
 // internal controlplane types the compiler reads.
+//
+// Snapshots hand out the same object for a group or policy as long as it
+// does not change (and a relist that brings it unchanged keeps it): the
+// compiler recompiles only the policies whose objects changed.
 type Cache struct {
 	mu        sync.Mutex
 	appliedTo map[string]members
 	addresses map[string]members
-	policies  map[string]*controlplane.NetworkPolicy // namespace/name
-	listed    map[string]bool
+	// appliedToObjs and addressObjs are the groups as last handed out,
+	// dropped when they change.
+	appliedToObjs map[string]*controlplane.AppliedToGroup
+	addressObjs   map[string]*controlplane.AddressGroup
+	policies      map[string]*controlplane.NetworkPolicy // namespace/name
+	listed        map[string]bool
 	// changed is signalled (without blocking) after every change;
 	// changedSince is when the oldest change not yet taken arrived.
 	changed      chan struct{}
@@ -39,11 +50,13 @@ type Cache struct {
 // NewCache returns an empty cache.
 func NewCache() *Cache {
 	return &Cache{
-		appliedTo: map[string]members{},
-		addresses: map[string]members{},
-		policies:  map[string]*controlplane.NetworkPolicy{},
-		listed:    map[string]bool{},
-		changed:   make(chan struct{}, 1),
+		appliedTo:     map[string]members{},
+		addresses:     map[string]members{},
+		appliedToObjs: map[string]*controlplane.AppliedToGroup{},
+		addressObjs:   map[string]*controlplane.AddressGroup{},
+		policies:      map[string]*controlplane.NetworkPolicy{},
+		listed:        map[string]bool{},
+		changed:       make(chan struct{}, 1),
 	}
 }
 
@@ -78,6 +91,10 @@ func convertMember(m *v1beta1.GroupMember) controlplane.GroupMember {
 		out.Ports = append(out.Ports, controlplane.NamedPort{Name: p.Name, Port: p.Port, Protocol: controlplane.Protocol(p.Protocol)})
 	}
 	return out
+}
+
+func sameMember(a, b controlplane.GroupMember) bool {
+	return a.Pod == b.Pod && a.Node == b.Node && slices.Equal(a.IPs, b.IPs) && slices.Equal(a.Ports, b.Ports)
 }
 
 func memberSet(ms []v1beta1.GroupMember) members {
@@ -139,20 +156,46 @@ func (c *Cache) Replace(resource string, list any) {
 	defer c.mu.Unlock()
 	switch l := list.(type) {
 	case *v1beta1.AppliedToGroupList:
+		old := c.appliedTo
 		c.appliedTo = make(map[string]members, len(l.Items))
 		for i := range l.Items {
-			c.appliedTo[l.Items[i].Name] = memberSet(l.Items[i].Members)
+			name, ms := l.Items[i].Name, memberSet(l.Items[i].Members)
+			c.appliedTo[name] = ms
+			if !maps.EqualFunc(ms, old[name], sameMember) {
+				delete(c.appliedToObjs, name)
+			}
+		}
+		for name := range c.appliedToObjs {
+			if _, ok := c.appliedTo[name]; !ok {
+				delete(c.appliedToObjs, name)
+			}
 		}
 	case *v1beta1.AddressGroupList:
+		old := c.addresses
 		c.addresses = make(map[string]members, len(l.Items))
 		for i := range l.Items {
-			c.addresses[l.Items[i].Name] = memberSet(l.Items[i].Members)
+			name, ms := l.Items[i].Name, memberSet(l.Items[i].Members)
+			c.addresses[name] = ms
+			if !maps.EqualFunc(ms, old[name], sameMember) {
+				delete(c.addressObjs, name)
+			}
+		}
+		for name := range c.addressObjs {
+			if _, ok := c.addresses[name]; !ok {
+				delete(c.addressObjs, name)
+			}
 		}
 	case *v1beta1.NetworkPolicyList:
+		old := c.policies
 		c.policies = make(map[string]*controlplane.NetworkPolicy, len(l.Items))
 		for i := range l.Items {
 			p := &l.Items[i]
-			c.policies[policyKey(p.Namespace, p.Name)] = convertPolicy(p)
+			key := policyKey(p.Namespace, p.Name)
+			np := convertPolicy(p)
+			if prev := old[key]; prev != nil && equality.Semantic.DeepEqual(prev, np) {
+				np = prev
+			}
+			c.policies[key] = np
 		}
 	}
 	c.listed[resource] = true
@@ -167,20 +210,24 @@ func (c *Cache) Apply(t watch.EventType, obj any) bool {
 	deleted := t == watch.Deleted
 	switch o := obj.(type) {
 	case *v1beta1.AppliedToGroup:
+		delete(c.appliedToObjs, o.Name)
 		if deleted {
 			delete(c.appliedTo, o.Name)
 		} else {
 			c.appliedTo[o.Name] = memberSet(o.Members)
 		}
 	case *v1beta1.AppliedToGroupPatch:
+		delete(c.appliedToObjs, o.Name)
 		c.appliedTo[o.Name] = patch(c.appliedTo[o.Name], o.AddedMembers, o.RemovedMembers)
 	case *v1beta1.AddressGroup:
+		delete(c.addressObjs, o.Name)
 		if deleted {
 			delete(c.addresses, o.Name)
 		} else {
 			c.addresses[o.Name] = memberSet(o.Members)
 		}
 	case *v1beta1.AddressGroupPatch:
+		delete(c.addressObjs, o.Name)
 		c.addresses[o.Name] = patch(c.addresses[o.Name], o.AddedMembers, o.RemovedMembers)
 	case *v1beta1.NetworkPolicy:
 		if deleted {
@@ -222,7 +269,8 @@ func (c *Cache) TakeChangedSince() time.Time {
 }
 
 // Snapshot returns the policies and the groups as the compiler reads
-// them. The result shares nothing mutable with the cache.
+// them. The result shares nothing mutable with the cache: its objects are
+// never modified, a change replaces them.
 func (c *Cache) Snapshot() (policies []*controlplane.NetworkPolicy, appliedTo map[string]*controlplane.AppliedToGroup, addresses map[string]*controlplane.AddressGroup) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -232,11 +280,21 @@ func (c *Cache) Snapshot() (policies []*controlplane.NetworkPolicy, appliedTo ma
 	}
 	appliedTo = make(map[string]*controlplane.AppliedToGroup, len(c.appliedTo))
 	for name, ms := range c.appliedTo {
-		appliedTo[name] = &controlplane.AppliedToGroup{Name: name, Members: groupOf(name, ms)}
+		g := c.appliedToObjs[name]
+		if g == nil {
+			g = &controlplane.AppliedToGroup{Name: name, Members: groupOf(name, ms)}
+			c.appliedToObjs[name] = g
+		}
+		appliedTo[name] = g
 	}
 	addresses = make(map[string]*controlplane.AddressGroup, len(c.addresses))
 	for name, ms := range c.addresses {
-		addresses[name] = &controlplane.AddressGroup{Name: name, Members: groupOf(name, ms)}
+		g := c.addressObjs[name]
+		if g == nil {
+			g = &controlplane.AddressGroup{Name: name, Members: groupOf(name, ms)}
+			c.addressObjs[name] = g
+		}
+		addresses[name] = g
 	}
 	return policies, appliedTo, addresses
 }

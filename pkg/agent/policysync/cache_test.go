@@ -94,3 +94,43 @@ func TestCacheConvertsPolicies(t *testing.T) {
 	policies, _, _ = c.Snapshot()
 	assert.Empty(t, policies)
 }
+
+// Snapshots hand out the same objects until they change, so that the
+// compiler recompiles only what changed; a relist that brings an object
+// unchanged keeps it.
+func TestCacheSnapshotsKeepUnchangedObjects(t *testing.T) {
+	c := NewCache()
+	groups := func(ms ...v1beta1.GroupMember) []v1beta1.AddressGroup {
+		return []v1beta1.AddressGroup{
+			{ObjectMeta: metav1.ObjectMeta{Name: "g"}, Members: ms},
+			{ObjectMeta: metav1.ObjectMeta{Name: "h"}, Members: []v1beta1.GroupMember{m("x", "h", "10.0.0.8")}},
+		}
+	}
+	c.Replace(ResourceAddressGroups, &v1beta1.AddressGroupList{Items: groups(m("x", "a", "10.0.0.1"))})
+	c.Replace(ResourceAppliedToGroups, &v1beta1.AppliedToGroupList{Items: []v1beta1.AppliedToGroup{
+		{ObjectMeta: metav1.ObjectMeta{Name: "t"}, Members: []v1beta1.GroupMember{m("x", "a", "10.0.0.1")}}}})
+	policies := &v1beta1.NetworkPolicyList{Items: []v1beta1.NetworkPolicy{{ObjectMeta: metav1.ObjectMeta{Namespace: "x", Name: "p", UID: "uid-p"}, AppliedToGroups: []string{"t"}}}}
+	c.Replace(ResourceNetworkPolicies, policies)
+	p1, t1, a1 := c.Snapshot()
+
+	require.True(t, c.Apply(watch.Modified, &v1beta1.AddressGroupPatch{ObjectMeta: metav1.ObjectMeta{Name: "g"},
+		AddedMembers: []v1beta1.GroupMember{m("x", "b", "10.0.0.2")}}))
+	p2, t2, a2 := c.Snapshot()
+	assert.NotSame(t, a1["g"], a2["g"], "g changed")
+	assert.Equal(t, []string{"a=10.0.0.1", "b=10.0.0.2"}, names(a2["g"]))
+	assert.Equal(t, []string{"a=10.0.0.1"}, names(a1["g"]), "an object handed out is never modified")
+	assert.Same(t, a1["h"], a2["h"])
+	assert.Same(t, t1["t"], t2["t"])
+	assert.Same(t, p1[0], p2[0])
+
+	// A relist: g as it is now, h changed, the policy the same.
+	c.Replace(ResourceAddressGroups, &v1beta1.AddressGroupList{Items: []v1beta1.AddressGroup{
+		{ObjectMeta: metav1.ObjectMeta{Name: "g"}, Members: []v1beta1.GroupMember{m("x", "b", "10.0.0.2"), m("x", "a", "10.0.0.1")}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "h"}, Members: []v1beta1.GroupMember{m("x", "h", "10.0.0.9")}},
+	}})
+	c.Replace(ResourceNetworkPolicies, policies.DeepCopy())
+	p3, _, a3 := c.Snapshot()
+	assert.Same(t, a2["g"], a3["g"])
+	assert.NotSame(t, a2["h"], a3["h"])
+	assert.Same(t, p2[0], p3[0])
+}

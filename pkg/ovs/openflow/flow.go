@@ -277,8 +277,6 @@ var ctFlags = []struct {
 	name string
 }{{0x01, "new"}, {0x02, "est"}, {0x04, "rel"}, {0x08, "rpl"}, {0x10, "inv"}, {0x20, "trk"}, {0x40, "snat"}, {0x80, "dnat"}}
 
-func ctStateString(value, mask uint32) string { return string(appendCTState(nil, value, mask)) }
-
 func appendCTState(b []byte, value, mask uint32) []byte {
 	if mask == 0 {
 		mask = 0xff
