@@ -159,21 +159,19 @@ type keyState struct {
 	inline [1]keyRef
 }
 
-// keyRef is one contribution to a key: from whom, for which owner, and
-// the conjunction (kindClause, packed by packConj) or rule id
-// (kindSingle).
+// keyRef is one contribution to a key: from whom, for which owner
+// (kindPlain, kindSingle; clause flows are in their table's match
+// owner), and the conjunction (kindClause: packed by packConj, and as
+// the action) or rule id (kindSingle).
 type keyRef struct {
-	from  *compiledPolicy
-	owner string
-	value uint64
+	from   *compiledPolicy
+	owner  string
+	value  uint64
+	action of.Action
 }
 
 func packConj(c of.Conjunction) uint64 {
 	return uint64(c.ID)<<16 | uint64(c.Clause)<<8 | uint64(c.NClauses)
-}
-
-func unpackConj(v uint64) of.Conjunction {
-	return of.Conjunction{ID: uint32(v >> 16), Clause: uint8(v >> 8), NClauses: uint8(v)}
 }
 
 // SetCookie makes the compiler stamp cookie into every flow it makes: the
@@ -284,7 +282,7 @@ func (c *Compiler) CompileKeyed(s *State) map[string]map[string]of.Flow {
 		var f of.Flow
 		f, actions = c.flowOf(ks, actions)
 		if ks.kind == kindClause {
-			out[ks.refs[0].owner][ks.key] = f
+			out[matchOwner(ks.table)][ks.key] = f
 			continue
 		}
 		ks.out = c.ownersOf(ks, ks.out[:0])
@@ -341,7 +339,7 @@ func (c *Compiler) CompileChanges(s *State) map[string]*OwnerPatch {
 			}
 			var f of.Flow
 			f, actions = c.flowOf(ks, actions)
-			patch(ks.refs[0].owner).Set[ks.key] = f
+			patch(matchOwner(ks.table)).Set[ks.key] = f
 			continue
 		}
 		owners = c.ownersOf(ks, owners[:0])
@@ -524,16 +522,15 @@ func (c *Compiler) flowOf(ks *keyState, actions []of.Action) (of.Flow, []of.Acti
 		}
 		start := len(actions)
 		if len(ks.refs) == 1 {
-			actions = append(actions, unpackConj(ks.refs[0].value))
+			actions = append(actions, ks.refs[0].action)
 		} else {
 			// Packed conjunctions sort by id, then clause.
-			conj := make([]uint64, len(ks.refs))
-			for i, r := range ks.refs {
-				conj[i] = r.value
-			}
-			slices.Sort(conj)
-			for _, cj := range slices.Compact(conj) {
-				actions = append(actions, unpackConj(cj))
+			refs := slices.Clone(ks.refs)
+			slices.SortFunc(refs, func(a, b keyRef) int { return cmp.Compare(a.value, b.value) })
+			for i, r := range refs {
+				if i == 0 || r.value != refs[i-1].value {
+					actions = append(actions, r.action)
+				}
 			}
 		}
 		f.Actions = actions[start:len(actions):len(actions)]

@@ -49,9 +49,11 @@ func (b *builder) add(owner string, f of.Flow) {
 	b.c.contribute(b.cur, kindPlain, f.Key(), f, keyRef{owner: owner})
 }
 
-func (b *builder) addClause(table uint8, cm clauseMatch, conj of.Conjunction) {
+// addClause adds the clause flow of match cm to the conjunction conj;
+// action is conj as an action.
+func (b *builder) addClause(table uint8, cm clauseMatch, conj of.Conjunction, action of.Action) {
 	f := of.Flow{Table: table, Priority: PriorityRuleClause, Match: cm.match}
-	b.c.contribute(b.cur, kindClause, cm.key, f, keyRef{owner: matchOwner(table), value: packConj(conj)})
+	b.c.contribute(b.cur, kindClause, cm.key, f, keyRef{value: packConj(conj), action: action})
 }
 
 // addSingle adds the allow flow f of a single-clause rule, without its
@@ -343,8 +345,10 @@ func (b *builder) conjunction(ref Rule, dir string, idx int, sig string, t agent
 	}
 	allow = append([]of.Action{reg.Load(id)}, allow...)
 	for i, c := range clauses {
+		conj := of.Conjunction{ID: id, Clause: uint8(i + 1), NClauses: uint8(len(clauses))}
+		action := of.Action(conj) // boxed once for every flow of the clause
 		for _, m := range c {
-			b.addClause(t.ID, m, of.Conjunction{ID: id, Clause: uint8(i + 1), NClauses: uint8(len(clauses))})
+			b.addClause(t.ID, m, conj, action)
 		}
 	}
 	b.add(owner, of.Flow{Table: t.ID, Priority: PriorityRuleAllow,

@@ -164,6 +164,7 @@ func (s *FlowSyncer) SyncAllKeyed(ctx context.Context, category int, desired map
 		}
 	}
 	d.changes = make([]keyedFlow, 0, fresh)
+	s.reserveRefs(fresh)
 	for owner, want := range desired {
 		have := s.installed[owner]
 		ownerChanged := false
@@ -215,6 +216,7 @@ func (s *FlowSyncer) SyncPatch(ctx context.Context, category int, patches map[st
 		}
 	}
 	d.changes = make([]keyedFlow, 0, fresh)
+	s.reserveRefs(fresh)
 	for owner, p := range patches {
 		have := s.installed[owner]
 		ownerChanged := false
@@ -263,6 +265,17 @@ func (s *FlowSyncer) SyncPatch(ctx context.Context, category int, patches map[st
 			}
 		}
 	})
+}
+
+// reserveRefs makes room for n more keys in the owner counts at once
+// when they would more than double, rather than growing the map step by
+// step (a first sync of 100,000 flows).
+func (s *FlowSyncer) reserveRefs(n int) {
+	if n > len(s.refs) {
+		grown := make(map[string]int, len(s.refs)+n)
+		maps.Copy(grown, s.refs)
+		s.refs = grown
+	}
 }
 
 // diff is a change being computed: the flows to add, and the keys owners
