@@ -432,7 +432,7 @@ func Run(ctx context.Context, cfg config.AgentConfig, opts Options) error {
 	}
 	if interval := cfg.StatsInterval(); interval > 0 {
 		reporter := &policystats.Reporter{
-			Collector: policystats.NewCollector(conn, flows.OwnedFlows, policies.LastRealizedObjects),
+			Collector: policystats.NewCollector(conn, flows.KeyOwners, policies.LastRealizedObjects),
 			Sender:    policystats.RESTSender{Client: policyClient},
 			Node:      cfg.NodeName,
 			Interval:  interval,

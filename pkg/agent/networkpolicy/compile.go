@@ -154,6 +154,8 @@ type keyState struct {
 	table    uint8
 	kind     uint8
 	dirty    bool
+	// counted: the flow's counters are statistics (agentof.CookieCounted).
+	counted bool
 	// inline holds the first contribution, so that most keys need no
 	// allocation for refs.
 	inline [1]keyRef
@@ -491,6 +493,7 @@ func (c *Compiler) contribute(from *compiledPolicy, kind uint8, key string, f of
 	if ks == nil {
 		ks = &keyState{}
 		ks.key, ks.kind, ks.table, ks.priority, ks.match, ks.actions = key, kind, f.Table, f.Priority, f.Match, f.Actions
+		ks.counted = f.Cookie&agentof.CookieCounted != 0
 		ks.refs = ks.inline[:0]
 		c.keys[key] = ks
 	}
@@ -515,6 +518,9 @@ func (c *Compiler) ownersOf(ks *keyState, owners []string) []string {
 // (grown as needed).
 func (c *Compiler) flowOf(ks *keyState, actions []of.Action) (of.Flow, []of.Action) {
 	f := of.Flow{Table: ks.table, Priority: ks.priority, Cookie: c.cookie, Match: ks.match, Actions: ks.actions}
+	if ks.counted {
+		f.Cookie |= agentof.CookieCounted
+	}
 	switch ks.kind {
 	case kindClause:
 		if len(actions)+len(ks.refs) > cap(actions) {

@@ -230,7 +230,7 @@ func TestSeedExampleShape(t *testing.T) {
 		"table=90,priority=100,dl_type=0x800,nw_src=10.10.1.7 actions=conjunction(1,1/3)",
 		"table=90,priority=100,reg1=0x3,dl_type=0x800 actions=conjunction(1,2/3)",
 		"table=90,priority=100,dl_type=0x800,nw_proto=6,tcp_dst=8080 actions=conjunction(1,3/3)",
-		"table=90,priority=90,conj_id=0x1,dl_type=0x800 actions=load:0x1->NXM_NX_REG6[0..31],resubmit(,105)",
+		"cookie=0x100000000,table=90,priority=90,conj_id=0x1,dl_type=0x800 actions=load:0x1->NXM_NX_REG6[0..31],resubmit(,105)",
 		"table=100,priority=100,reg1=0x3,dl_type=0x800 actions=drop",
 		"table=100,priority=101,reg1=0x3,reg0=0x40000/0x40000,dl_type=0x800 actions=CONTROLLER",
 		"table=90,priority=205,reg0=0x1/0xffff,dl_type=0x800,nw_src=10.10.0.1 actions=resubmit(,105)",
@@ -285,16 +285,16 @@ func TestAllowFlowsCarryTheRuleID(t *testing.T) {
 		policy("uid-d", "atg-web", out, egress(controlplane.NetworkPolicyPeer{})),
 	}, []*controlplane.AppliedToGroup{atg("atg-web", web1)}, []*controlplane.AddressGroup{ag("ag-app", app1)})
 	flows := Compile(s)
-	shared := "table=90,priority=90,reg1=0x3,dl_type=0x800 actions=load:0x1->NXM_NX_REG6[0..31],resubmit(,105)"
+	shared := "cookie=0x100000000,table=90,priority=90,reg1=0x3,dl_type=0x800 actions=load:0x1->NXM_NX_REG6[0..31],resubmit(,105)"
 	for _, owner := range []string{"uid-a/in/0", "uid-b/in/0"} {
 		require.Len(t, flows[ownerRulePrefix+owner], 1, owner)
 		assert.Equal(t, shared, flows[ownerRulePrefix+owner][0].String(), owner)
 	}
 	require.Len(t, flows[ownerRulePrefix+"uid-c/in/0"], 1)
-	assert.Equal(t, "table=90,priority=90,conj_id=0x3,dl_type=0x800 actions=load:0x3->NXM_NX_REG6[0..31],resubmit(,105)",
+	assert.Equal(t, "cookie=0x100000000,table=90,priority=90,conj_id=0x3,dl_type=0x800 actions=load:0x3->NXM_NX_REG6[0..31],resubmit(,105)",
 		flows[ownerRulePrefix+"uid-c/in/0"][0].String())
 	require.Len(t, flows[ownerRulePrefix+"uid-d/out/0"], 1)
-	assert.Equal(t, "table=50,priority=90,dl_type=0x800,nw_src=10.10.0.3 actions=load:0x4->NXM_NX_REG5[0..31],resubmit(,70)",
+	assert.Equal(t, "cookie=0x100000000,table=50,priority=90,dl_type=0x800,nw_src=10.10.0.3 actions=load:0x4->NXM_NX_REG5[0..31],resubmit(,70)",
 		flows[ownerRulePrefix+"uid-d/out/0"][0].String(), "egress rules use their own register")
 }
 
@@ -309,7 +309,7 @@ func TestPolicyTypesGateRules(t *testing.T) {
 	// Without policyTypes: ingress, plus egress since there is an egress rule.
 	s.Policies[0].PolicyTypes = nil
 	text = render(Compile(s))
-	assert.Contains(t, text, "table=50,priority=90,dl_type=0x800,nw_src=10.10.0.3 actions=load:0x1->NXM_NX_REG5[0..31],resubmit(,70)")
+	assert.Contains(t, text, "cookie=0x100000000,table=50,priority=90,dl_type=0x800,nw_src=10.10.0.3 actions=load:0x1->NXM_NX_REG5[0..31],resubmit(,70)")
 	assert.Contains(t, text, "table=60,priority=100,dl_type=0x800,nw_src=10.10.0.3 actions=drop")
 	assert.Contains(t, text, "table=100,priority=100,reg1=0x3,dl_type=0x800 actions=drop")
 }
@@ -378,11 +378,11 @@ func TestRulesByConjunctionID(t *testing.T) {
 		byName[r.Name()] = id
 	}
 	require.ElementsMatch(t, []string{"ingress-0", "ingress-1", "egress-0"}, slices.Collect(maps.Keys(byName)))
-	assert.Contains(t, text, fmt.Sprintf("table=90,priority=90,conj_id=%#x,dl_type=0x800 actions=load:%#x->NXM_NX_REG6[0..31],resubmit(,105)", byName["ingress-0"], byName["ingress-0"]))
-	assert.Contains(t, text, fmt.Sprintf("table=50,priority=90,conj_id=%#x,dl_type=0x800 actions=load:%#x->NXM_NX_REG5[0..31],resubmit(,70)", byName["egress-0"], byName["egress-0"]))
+	assert.Contains(t, text, fmt.Sprintf("cookie=0x100000000,table=90,priority=90,conj_id=%#x,dl_type=0x800 actions=load:%#x->NXM_NX_REG6[0..31],resubmit(,105)", byName["ingress-0"], byName["ingress-0"]))
+	assert.Contains(t, text, fmt.Sprintf("cookie=0x100000000,table=50,priority=90,conj_id=%#x,dl_type=0x800 actions=load:%#x->NXM_NX_REG5[0..31],resubmit(,70)", byName["egress-0"], byName["egress-0"]))
 	// A rule with neither peers nor ports has no conjunction, but its
 	// allow flow loads an id all the same.
-	assert.Contains(t, text, fmt.Sprintf("table=90,priority=90,reg1=0x3,dl_type=0x800 actions=load:%#x->NXM_NX_REG6[0..31],resubmit(,105)", byName["ingress-1"]))
+	assert.Contains(t, text, fmt.Sprintf("cookie=0x100000000,table=90,priority=90,reg1=0x3,dl_type=0x800 actions=load:%#x->NXM_NX_REG6[0..31],resubmit(,105)", byName["ingress-1"]))
 }
 
 // TestSharedSingleClauseAllowFlow: two rules that allow everything to the
@@ -398,13 +398,13 @@ func TestSharedSingleClauseAllowFlow(t *testing.T) {
 	a, b := flows[ownerRulePrefix+"uid-a/in/0"], flows[ownerRulePrefix+"uid-b/in/0"]
 	require.Len(t, a, 1)
 	require.Equal(t, a, b)
-	assert.Equal(t, "table=90,priority=90,reg1=0x3,dl_type=0x800 actions=load:0x1->NXM_NX_REG6[0..31],resubmit(,105)", a[0].String())
+	assert.Equal(t, "cookie=0x100000000,table=90,priority=90,reg1=0x3,dl_type=0x800 actions=load:0x1->NXM_NX_REG6[0..31],resubmit(,105)", a[0].String())
 	assert.Equal(t, "uid-a", c.Rules()[1].PolicyName)
 
 	s.Policies = s.Policies[1:]
 	c.ReleaseUnusedIDs()
 	flows = c.Compile(s)
 	require.Len(t, flows[ownerRulePrefix+"uid-b/in/0"], 1)
-	assert.Equal(t, "table=90,priority=90,reg1=0x3,dl_type=0x800 actions=load:0x2->NXM_NX_REG6[0..31],resubmit(,105)", flows[ownerRulePrefix+"uid-b/in/0"][0].String())
+	assert.Equal(t, "cookie=0x100000000,table=90,priority=90,reg1=0x3,dl_type=0x800 actions=load:0x2->NXM_NX_REG6[0..31],resubmit(,105)", flows[ownerRulePrefix+"uid-b/in/0"][0].String())
 	assert.Equal(t, map[uint32]Rule{2: {PolicyUID: "uid-b", PolicyNamespace: "default", PolicyName: "uid-b", Direction: controlplane.DirectionIn}}, c.Rules())
 }

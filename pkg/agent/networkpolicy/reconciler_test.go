@@ -90,12 +90,13 @@ func TestRealize(t *testing.T) {
 }
 
 // installedPolicyFlows returns the syncer's flows outside table 0 (the
-// pod's), without cookies, as flow strings in pipeline order.
+// pod's), with only the flags of their cookies (the round and category
+// dropped), as flow strings in pipeline order.
 func installedPolicyFlows(s *agentof.FlowSyncer) []string {
 	var out []string
 	for _, f := range s.Flows() {
 		if f.Table != 0 {
-			f.Cookie = 0
+			f.Cookie &= agentof.CookieFlagsMask
 			out = append(out, f.String())
 		}
 	}
@@ -133,7 +134,7 @@ func TestRealizeMovesConjunctionsAtomically(t *testing.T) {
 	s.Policies[0] = &changed
 	require.NoError(t, r.Realize(ctx, s))
 	log := b.take()
-	add2, del1 := indexOf(log, "+cookie=0x1040000000000,table=90,priority=90,conj_id=0x2"), indexOf(log, "-table=90,priority=90,conj_id=0x1")
+	add2, del1 := indexOf(log, "+cookie=0x1040100000000,table=90,priority=90,conj_id=0x2"), indexOf(log, "-table=90,priority=90,conj_id=0x1")
 	moved := indexOf(log, "tcp_dst=9090 actions=conjunction(2,3/3)")
 	require.True(t, add2 >= 0 && del1 >= 0 && moved >= 0, "%v", log)
 

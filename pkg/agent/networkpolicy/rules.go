@@ -100,13 +100,13 @@ func (b *builder) policy(p *controlplane.NetworkPolicy, pods []localPod) {
 		// Each isolation drop has its Traceflow companion, which reports a
 		// traced packet that it would drop.
 		if ingress {
-			drop := of.Flow{Table: agentof.IngressDefaultTable.ID, Priority: PriorityIsolation,
+			drop := of.Flow{Table: agentof.IngressDefaultTable.ID, Priority: PriorityIsolation, Cookie: agentof.CookieCounted,
 				Match: []of.MatchField{ipMatch(), agentof.OutputPortReg.Match(pod.ofport)}}
 			b.add(owner, drop)
 			b.add(owner, agentof.TraceflowDropReport(drop))
 		}
 		if egress {
-			drop := of.Flow{Table: agentof.EgressDefaultTable.ID, Priority: PriorityIsolation,
+			drop := of.Flow{Table: agentof.EgressDefaultTable.ID, Priority: PriorityIsolation, Cookie: agentof.CookieCounted,
 				Match: []of.MatchField{ipMatch(), of.MatchIPSrc(netip.PrefixFrom(pod.ip, 32))}}
 			b.add(owner, drop)
 			b.add(owner, agentof.TraceflowDropReport(drop))
@@ -335,11 +335,12 @@ func (b *builder) conjunction(ref Rule, dir string, idx int, sig string, t agent
 	// The rest of each connection the rule allowed: its counters are the
 	// rule's packets and bytes (NetworkPolicy statistics).
 	b.add(ownerEstablishedPrefix+strings.TrimPrefix(owner, ownerRulePrefix), of.Flow{Table: t.ID, Priority: PriorityEstablishedRule,
+		Cookie:  agentof.CookieCounted,
 		Match:   []of.MatchField{of.MatchCTState(of.CTEst, of.CTNew), label.Match(uint64(id)), ipMatch()},
 		Actions: allow})
 	if len(clauses) == 1 {
 		for _, m := range clauses[0] {
-			b.addSingle(owner, of.Flow{Table: t.ID, Priority: PriorityRuleAllow, Match: m.match, Actions: allow}, id)
+			b.addSingle(owner, of.Flow{Table: t.ID, Priority: PriorityRuleAllow, Cookie: agentof.CookieCounted, Match: m.match, Actions: allow}, id)
 		}
 		return
 	}
@@ -351,7 +352,7 @@ func (b *builder) conjunction(ref Rule, dir string, idx int, sig string, t agent
 			b.addClause(t.ID, m, conj, action)
 		}
 	}
-	b.add(owner, of.Flow{Table: t.ID, Priority: PriorityRuleAllow,
+	b.add(owner, of.Flow{Table: t.ID, Priority: PriorityRuleAllow, Cookie: agentof.CookieCounted,
 		Match: []of.MatchField{of.MatchConjID(id), ipMatch()}, Actions: allow})
 }
 

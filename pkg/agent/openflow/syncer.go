@@ -25,6 +25,13 @@ const (
 	RoundShift    = 48
 	RoundMask     = uint64(0xffff) << RoundShift
 	categoryShift = 40
+	// CookieFlagsMask are the bits under the category that a flow's
+	// owner sets itself (the syncer stamps the round and the category
+	// and keeps these).
+	CookieFlagsMask = uint64(0xff) << 32
+	// CookieCounted marks the flows whose counters are NetworkPolicy
+	// statistics, so that the collector asks the switch for those only.
+	CookieCounted = uint64(1) << 32
 )
 
 // Categories of flow owners.
@@ -79,8 +86,9 @@ func NewFlowSyncer(b Bundler, round uint16) *FlowSyncer {
 // Round is the round stamped into every cookie.
 func (s *FlowSyncer) Round() uint16 { return s.round }
 
-// Cookie is the cookie the syncer installs flows of category with. Flows
-// that already carry it are taken as they are.
+// Cookie is the cookie the syncer installs flows of category with (plus
+// the flags under CookieFlagsMask the flow carries). Flows that already
+// carry it are taken as they are.
 func (s *FlowSyncer) Cookie(category int) uint64 { return s.cookie(category) }
 
 func (s *FlowSyncer) cookie(category int) uint64 {
@@ -293,8 +301,8 @@ type diff struct {
 // set compares the desired flow f at k (in want, stamped with the cookie
 // there) with have, and reports whether the owner changes.
 func (d *diff) set(s *FlowSyncer, have, want map[string]of.Flow, k string, f of.Flow) bool {
-	if f.Cookie != d.cookie {
-		f.Cookie = d.cookie
+	if c := d.cookie | f.Cookie&CookieFlagsMask; f.Cookie != c {
+		f.Cookie = c
 		want[k] = f
 	}
 	old, ok := have[k]
@@ -420,6 +428,23 @@ func (s *FlowSyncer) OwnedFlows(keep func(owner string) bool) map[string][]of.Fl
 		}
 		of.SortFlows(list)
 		out[owner] = list
+	}
+	return out
+}
+
+// KeyOwners returns the owner of each installed flow that keep accepts,
+// by flow key (one of its owners when several share it), without copying
+// or sorting flows: for the statistics collector.
+func (s *FlowSyncer) KeyOwners(keep func(owner string, f of.Flow) bool) map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]string{}
+	for owner, fs := range s.installed {
+		for k, f := range fs {
+			if keep(owner, f) {
+				out[k] = owner
+			}
+		}
 	}
 	return out
 }

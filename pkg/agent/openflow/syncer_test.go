@@ -186,3 +186,21 @@ func TestSyncAllSendsPipelineOrder(t *testing.T) {
 	assert.ElementsMatch(t, []string{flow(90, 100, 2).Key(), flow(90, 100, 5).Key()}, b.add[2:4])
 	assert.Equal(t, flow(100, 1, 1).Key(), b.add[4])
 }
+
+// The syncer stamps the round and category into cookies and keeps the
+// flags an owner sets under CookieFlagsMask; KeyOwners finds flows by
+// them.
+func TestCookieFlagsAreKept(t *testing.T) {
+	b := &keyBundler{}
+	s := NewFlowSyncer(b, 3)
+	counted, plain := flow(90, 90, 1), flow(90, 100, 2)
+	counted.Cookie = CookieCounted | 0xdead // bits outside the flags are the syncer's
+	require.NoError(t, s.SyncAll(context.Background(), CategoryPolicy, map[string][]of.Flow{"a": {counted, plain}}))
+	cookies := map[string]uint64{}
+	for _, f := range s.Flows() {
+		cookies[f.Key()] = f.Cookie
+	}
+	assert.Equal(t, s.Cookie(CategoryPolicy)|CookieCounted, cookies[counted.Key()])
+	assert.Equal(t, s.Cookie(CategoryPolicy), cookies[plain.Key()])
+	assert.Equal(t, map[string]string{counted.Key(): "a"}, s.KeyOwners(func(_ string, f of.Flow) bool { return f.Cookie&CookieCounted != 0 }))
+}

@@ -31,14 +31,15 @@ import (
 	of "github.com/ovs-cni/antrea/pkg/ovs/openflow"
 )
 
-// FlowDumper reads the switch's flows with their counters.
+// FlowDumper reads the switch's flows with their counters: those of
+// table whose cookie has the bits of cookie under mask.
 type FlowDumper interface {
-	DumpFlows(ctx context.Context, table int) ([]of.FlowStats, error)
+	DumpFlowsByCookie(ctx context.Context, table int, cookie, mask uint64) ([]of.FlowStats, error)
 }
 
-// OwnedFlows returns the flows the agent installed, by owner, for the
-// owners keep accepts (FlowSyncer.OwnedFlows).
-type OwnedFlows func(keep func(owner string) bool) map[string][]of.Flow
+// KeyOwners returns the owner of each flow the agent installed that keep
+// accepts, by flow key (FlowSyncer.KeyOwners).
+type KeyOwners func(keep func(owner string, f of.Flow) bool) map[string]string
 
 // Realized returns the policies and AppliedToGroups last realized on the
 // node.
@@ -62,7 +63,7 @@ type deltaKey struct {
 // concurrent use.
 type Collector struct {
 	dumper   FlowDumper
-	owned    OwnedFlows
+	owners   KeyOwners
 	realized Realized
 	// last holds each counted flow's counters at the previous collection.
 	last map[string]counters
@@ -70,28 +71,23 @@ type Collector struct {
 
 // NewCollector returns a Collector; its first Collect counts from zero
 // what the flows counted so far.
-func NewCollector(dumper FlowDumper, owned OwnedFlows, realized Realized) *Collector {
-	return &Collector{dumper: dumper, owned: owned, realized: realized, last: map[string]counters{}}
+func NewCollector(dumper FlowDumper, owners KeyOwners, realized Realized) *Collector {
+	return &Collector{dumper: dumper, owners: owners, realized: realized, last: map[string]counters{}}
 }
 
 // Collect returns what the flows counted since the previous Collect, as
 // a summary for node (nil when nothing was counted).
 func (c *Collector) Collect(ctx context.Context, node string) (*cpv1beta1.NodeStatsSummary, error) {
-	owned := c.owned(networkpolicy.IsRuleOrIsolationOwner)
-	ownerOf := make(map[string]string)
-	for owner, flows := range owned {
-		_, isolation := networkpolicy.ParseIsolationOwner(owner)
-		for _, f := range flows {
-			if isolation && len(f.Actions) > 0 {
-				continue // only the drop flows of an isolation owner
-			}
-			ownerOf[f.Key()] = owner
-		}
-	}
+	// The counted flows (allow, established, isolation drops) carry a
+	// cookie bit: the switch sends those only, not the clause flows that
+	// make up most of a policy table.
+	ownerOf := c.owners(func(owner string, f of.Flow) bool {
+		return f.Cookie&agentof.CookieCounted != 0 && networkpolicy.IsRuleOrIsolationOwner(owner)
+	})
 	seen := make(map[string]counters, len(ownerOf))
 	deltas := map[deltaKey]counters{}
 	for _, t := range countedTables {
-		stats, err := c.dumper.DumpFlows(ctx, int(t.ID))
+		stats, err := c.dumper.DumpFlowsByCookie(ctx, int(t.ID), agentof.CookieCounted, agentof.CookieCounted)
 		if err != nil {
 			return nil, fmt.Errorf("reading the counters of table %s: %w", t.Name, err)
 		}

@@ -25,14 +25,14 @@ type fakeSwitch struct {
 	err      error
 }
 
-func (f *fakeSwitch) DumpFlows(_ context.Context, table int) ([]of.FlowStats, error) {
+func (f *fakeSwitch) DumpFlowsByCookie(_ context.Context, table int, cookie, mask uint64) ([]of.FlowStats, error) {
 	if f.err != nil {
 		return nil, f.err
 	}
 	var out []of.FlowStats
 	for _, flows := range f.flows {
 		for _, fl := range flows {
-			if int(fl.Table) != table {
+			if int(fl.Table) != table || fl.Cookie&mask != cookie&mask {
 				continue
 			}
 			c := f.counters[fl.Key()]
@@ -42,11 +42,13 @@ func (f *fakeSwitch) DumpFlows(_ context.Context, table int) ([]of.FlowStats, er
 	return out, nil
 }
 
-func (f *fakeSwitch) owned(keep func(string) bool) map[string][]of.Flow {
-	out := map[string][]of.Flow{}
-	for o, fl := range f.flows {
-		if keep(o) {
-			out[o] = fl
+func (f *fakeSwitch) keyOwners(keep func(string, of.Flow) bool) map[string]string {
+	out := map[string]string{}
+	for o, flows := range f.flows {
+		for _, fl := range flows {
+			if keep(o, fl) {
+				out[fl.Key()] = o
+			}
 		}
 	}
 	return out
@@ -91,7 +93,7 @@ func testState() *networkpolicy.State {
 func TestCollectorCountsRulesAndDrops(t *testing.T) {
 	s := testState()
 	sw := &fakeSwitch{flows: networkpolicy.Compile(s), counters: map[string][2]uint64{}}
-	c := NewCollector(sw, sw.owned, func() ([]*controlplane.NetworkPolicy, map[string]*controlplane.AppliedToGroup) {
+	c := NewCollector(sw, sw.keyOwners, func() ([]*controlplane.NetworkPolicy, map[string]*controlplane.AppliedToGroup) {
 		return s.Policies, s.AppliedToGroups
 	})
 	ctx := context.Background()
@@ -169,7 +171,7 @@ func TestReporterKeepsCountsItCouldNotSend(t *testing.T) {
 	sw := &fakeSwitch{flows: networkpolicy.Compile(s), counters: map[string][2]uint64{}}
 	sender := &recordingSender{fail: 1}
 	reg := prometheus.NewRegistry()
-	r := &Reporter{Node: "n1", Sender: sender, Metrics: NewMetrics(reg), Collector: NewCollector(sw, sw.owned,
+	r := &Reporter{Node: "n1", Sender: sender, Metrics: NewMetrics(reg), Collector: NewCollector(sw, sw.keyOwners,
 		func() ([]*controlplane.NetworkPolicy, map[string]*controlplane.AppliedToGroup) {
 			return s.Policies, s.AppliedToGroups
 		})}

@@ -346,6 +346,12 @@ func (c *Conn) DeleteByCookie(ctx context.Context, cookie, mask uint64) error {
 
 // DumpFlows implements Client.
 func (c *Conn) DumpFlows(ctx context.Context, table int) ([]FlowStats, error) {
+	return c.DumpFlowsByCookie(ctx, table, 0, 0)
+}
+
+// DumpFlowsByCookie is DumpFlows for the flows whose cookie has the bits
+// of cookie under mask: the switch filters them.
+func (c *Conn) DumpFlowsByCookie(ctx context.Context, table int, cookie, mask uint64) ([]FlowStats, error) {
 	if table < -1 || table > 254 {
 		return nil, fmt.Errorf("openflow: dump flows: table %d out of range", table)
 	}
@@ -357,7 +363,7 @@ func (c *Conn) DumpFlows(ctx context.Context, table int) ([]FlowStats, error) {
 	if err != nil {
 		return nil, err
 	}
-	msgs, err := s.request(ctx, flowStatsRequest(c.nextXIDs(1), t))
+	msgs, err := s.request(ctx, flowStatsRequest(c.nextXIDs(1), t, cookie, mask))
 	if err != nil {
 		return nil, fmt.Errorf("openflow: dump flows of table %d: %w", table, err)
 	}

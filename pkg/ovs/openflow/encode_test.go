@@ -321,5 +321,8 @@ func TestDecodeFlowDescs(t *testing.T) {
 func TestFlowStatsRequest(t *testing.T) {
 	want := "06 12 0038 00000004 | 0001 | 0000 | 00000000 | 05 000000 | ffffffff | ffffffff | 00000000 |" +
 		"0000000000000000 | 0000000000000000 | 0001 0004 00000000"
-	assert.Equal(t, hex.EncodeToString(h(want)), hex.EncodeToString(flowStatsRequest(4, 5)))
+	assert.Equal(t, hex.EncodeToString(h(want)), hex.EncodeToString(flowStatsRequest(4, 5, 0, 0)))
+	byCookie := "06 12 0038 00000004 | 0001 | 0000 | 00000000 | 05 000000 | ffffffff | ffffffff | 00000000 |" +
+		"0000000100000000 | 000000ff00000000 | 0001 0004 00000000"
+	assert.Equal(t, hex.EncodeToString(h(byCookie)), hex.EncodeToString(flowStatsRequest(4, 5, 1<<32, 0xff<<32)))
 }

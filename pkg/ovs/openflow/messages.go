@@ -211,14 +211,17 @@ func multipartHasMore(msg []byte) bool {
 }
 
 // flowStatsRequest asks for all flows of table (tableAll for all tables).
-func flowStatsRequest(xid uint32, table uint8) []byte {
+// flowStatsRequest asks for the flows of table (tableAll: every table)
+// whose cookie has the bits of cookie under mask.
+func flowStatsRequest(xid uint32, table uint8, cookie, mask uint64) []byte {
 	body := binary.BigEndian.AppendUint16(nil, multipartFlowDesc)
 	body = append(body, 0, 0, 0, 0, 0, 0) // flags, pad
 	body = append(body, table, 0, 0, 0)
 	body = binary.BigEndian.AppendUint32(body, portAny)
 	body = binary.BigEndian.AppendUint32(body, groupAny)
 	body = append(body, 0, 0, 0, 0)
-	body = append(body, make([]byte, 16)...) // cookie, cookie mask
+	body = binary.BigEndian.AppendUint64(body, cookie)
+	body = binary.BigEndian.AppendUint64(body, mask)
 	body, _ = appendMatch(body, nil)
 	return simpleMsg(typeMultipartReq, xid, body)
 }
