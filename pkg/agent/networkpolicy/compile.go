@@ -134,7 +134,7 @@ const (
 	// (in the table's match owner).
 	kindClause
 	// kindSingle: the allow flow of single-clause rules, in each rule's
-	// owner, loading the lowest of their ids.
+	// owner, loading the id of the rule whose owner sorts first.
 	kindSingle
 )
 
@@ -156,6 +156,8 @@ type keyState struct {
 	dirty    bool
 	// counted: the flow's counters are statistics (agentof.CookieCounted).
 	counted bool
+	// emittedID is the id the flow loaded when last emitted (kindSingle).
+	emittedID uint32
 	// inline holds the first contribution, so that most keys need no
 	// allocation for refs.
 	inline [1]keyRef
@@ -276,17 +278,16 @@ func (c *Compiler) CompileKeyed(s *State) map[string]map[string]of.Flow {
 			out[matchOwner(uint8(t))] = make(map[string]of.Flow, n)
 		}
 	}
-	var actions []of.Action
 	for ks := range all {
 		if len(ks.refs) == 0 {
 			continue
 		}
-		var f of.Flow
-		f, actions = c.flowOf(ks, actions)
+		f, id := c.flowOf(ks)
 		if ks.kind == kindClause {
 			out[matchOwner(ks.table)][ks.key] = f
 			continue
 		}
+		ks.emittedID = id
 		ks.out = c.ownersOf(ks, ks.out[:0])
 		for _, owner := range ks.out {
 			m := out[owner]
@@ -328,7 +329,6 @@ func (c *Compiler) CompileChanges(s *State) map[string]*OwnerPatch {
 		}
 		return p
 	}
-	var actions []of.Action
 	var owners []string
 	for _, ks := range c.dirty {
 		ks.dirty = false
@@ -339,26 +339,43 @@ func (c *Compiler) CompileChanges(s *State) map[string]*OwnerPatch {
 				delete(c.keys, ks.key)
 				continue
 			}
-			var f of.Flow
-			f, actions = c.flowOf(ks, actions)
+			f, _ := c.flowOf(ks)
 			patch(matchOwner(ks.table)).Set[ks.key] = f
 			continue
 		}
 		owners = c.ownersOf(ks, owners[:0])
-		for _, o := range ks.out {
-			if !slices.Contains(owners, o) {
-				p := patch(o)
+		var f of.Flow
+		changed := false
+		if len(ks.refs) > 0 {
+			var id uint32
+			f, id = c.flowOf(ks)
+			// A plain flow never changes; a shared allow flow changes with
+			// the rule it names.
+			changed = ks.kind == kindSingle && id != ks.emittedID
+			ks.emittedID = id
+		}
+		// Both lists are sorted: the owners that lose the flow, gain it,
+		// or keep it (sent again only if it changed).
+		for i, j := 0, 0; i < len(ks.out) || j < len(owners); {
+			switch {
+			case j == len(owners) || (i < len(ks.out) && ks.out[i] < owners[j]):
+				p := patch(ks.out[i])
 				p.Remove = append(p.Remove, ks.key)
+				i++
+			case i == len(ks.out) || owners[j] < ks.out[i]:
+				patch(owners[j]).Set[ks.key] = f
+				j++
+			default:
+				if changed {
+					patch(owners[j]).Set[ks.key] = f
+				}
+				i++
+				j++
 			}
 		}
 		if len(ks.refs) == 0 {
 			delete(c.keys, ks.key)
 			continue
-		}
-		var f of.Flow
-		f, actions = c.flowOf(ks, actions)
-		for _, o := range owners {
-			patch(o).Set[ks.key] = f
 		}
 		if !slices.Equal(owners, ks.out) {
 			ks.out = slices.Clone(owners)
@@ -503,55 +520,59 @@ func (c *Compiler) contribute(from *compiledPolicy, kind uint8, key string, f of
 	from.keys = append(from.keys, ks)
 }
 
-// ownersOf appends the distinct owners of ks's contributions to owners.
+// ownersOf appends the distinct owners of ks's contributions to owners
+// (empty), sorted.
 func (c *Compiler) ownersOf(ks *keyState, owners []string) []string {
 	for _, r := range ks.refs {
-		if !slices.Contains(owners, r.owner) {
-			owners = append(owners, r.owner)
-		}
+		owners = append(owners, r.owner)
+	}
+	if len(owners) > 1 {
+		slices.Sort(owners)
+		owners = slices.Compact(owners)
 	}
 	return owners
 }
 
-// flowOf returns the flow of ks, which must have contributions. The
-// actions of clause flows are carved out of actions, which it returns
-// (grown as needed).
-func (c *Compiler) flowOf(ks *keyState, actions []of.Action) (of.Flow, []of.Action) {
+// flowOf returns the flow of ks, which must have contributions, and for
+// a single-clause allow flow the id it loads. Each flow's actions are its
+// own: a flow the syncer keeps pins no more than itself.
+func (c *Compiler) flowOf(ks *keyState) (of.Flow, uint32) {
 	f := of.Flow{Table: ks.table, Priority: ks.priority, Cookie: c.cookie, Match: ks.match, Actions: ks.actions}
 	if ks.counted {
 		f.Cookie |= agentof.CookieCounted
 	}
 	switch ks.kind {
 	case kindClause:
-		if len(actions)+len(ks.refs) > cap(actions) {
-			actions = make([]of.Action, 0, max(4096, len(ks.refs)))
-		}
-		start := len(actions)
 		if len(ks.refs) == 1 {
-			actions = append(actions, ks.refs[0].action)
-		} else {
-			// Packed conjunctions sort by id, then clause.
-			refs := slices.Clone(ks.refs)
-			slices.SortFunc(refs, func(a, b keyRef) int { return cmp.Compare(a.value, b.value) })
-			for i, r := range refs {
-				if i == 0 || r.value != refs[i-1].value {
-					actions = append(actions, r.action)
-				}
+			f.Actions = []of.Action{ks.refs[0].action}
+			break
+		}
+		// Packed conjunctions sort by id, then clause.
+		refs := slices.Clone(ks.refs)
+		slices.SortFunc(refs, func(a, b keyRef) int { return cmp.Compare(a.value, b.value) })
+		f.Actions = make([]of.Action, 0, len(refs))
+		for i, r := range refs {
+			if i == 0 || r.value != refs[i-1].value {
+				f.Actions = append(f.Actions, r.action)
 			}
 		}
-		f.Actions = actions[start:len(actions):len(actions)]
 	case kindSingle:
-		id := ks.refs[0].value
+		// The rule whose owner sorts first: which rule that is does not
+		// depend on the order ids were allocated in.
+		first := ks.refs[0]
 		for _, r := range ks.refs[1:] {
-			id = min(id, r.value)
+			if r.owner < first.owner || (r.owner == first.owner && r.value < first.value) {
+				first = r
+			}
 		}
 		reg := agentof.IngressRuleReg
 		if f.Table == agentof.EgressRuleTable.ID {
 			reg = agentof.EgressRuleReg
 		}
-		f.Actions = append([]of.Action{reg.Load(uint32(id))}, ks.actions...)
+		f.Actions = append([]of.Action{reg.Load(uint32(first.value))}, ks.actions...)
+		return f, uint32(first.value)
 	}
-	return f, actions
+	return f, 0
 }
 
 // matchOwner is the owner of the clause flows of table.

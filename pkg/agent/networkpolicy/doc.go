@@ -61,7 +61,8 @@
 // a single clause, which OVS cannot conjoin: it becomes one allow flow per
 // pod at the allow priority (priority=90,ip,reg1=0x3 actions=load:<id>->reg6,
 // resubmit(,105)); it still gets an id. Rules whose single clause has the
-// same match share that flow, which loads the lowest of their ids.
+// same match share that flow, which loads the id of the rule whose owner
+// (below) sorts first, whatever order their ids were allocated in.
 // A peer that names groups or blocks that resolve to no address allows
 // nothing (fail closed), and so does a rule whose ports all fail to
 // resolve. Services with no port match the protocol only.

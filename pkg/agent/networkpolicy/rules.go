@@ -3,6 +3,7 @@ package networkpolicy
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -30,6 +31,8 @@ type builder struct {
 	c   *Compiler
 	s   *State
 	cur *compiledPolicy
+	// groupPodCache holds groupPods' answers for this compile.
+	groupPodCache map[*controlplane.AppliedToGroup][]localPod
 }
 
 // ipv4 is the dl_type match of every policy flow, shared: match fields
@@ -58,7 +61,7 @@ func (b *builder) addClause(table uint8, cm clauseMatch, conj of.Conjunction, ac
 
 // addSingle adds the allow flow f of a single-clause rule, without its
 // register load: rules whose single clause has the same match share the
-// flow, which loads the lowest of their ids (flowOf).
+// flow, which loads the id of the rule whose owner sorts first (flowOf).
 func (b *builder) addSingle(owner string, f of.Flow, id uint32) {
 	b.c.contribute(b.cur, kindSingle, f.Key(), f, keyRef{owner: owner, value: uint64(id)})
 }
@@ -70,7 +73,8 @@ func (b *builder) base() {
 	b.add(ownerBase, of.Flow{Table: agentof.EgressRuleTable.ID, Priority: PriorityEstablished,
 		Match:   []of.MatchField{of.MatchCTState(of.CTEst, of.CTNew), ipMatch()},
 		Actions: resubmit(agentof.L3ForwardingTable)})
-	gw := []of.MatchField{ipMatch(), agentof.PortTypeField.Match(agentof.PortTypeGateway)}
+	gw := make([]of.MatchField, 2, 3)
+	gw[0], gw[1] = ipMatch(), agentof.PortTypeField.Match(agentof.PortTypeGateway)
 	if b.s.GatewayIP.Is4() {
 		gw = append(gw, of.MatchIPSrc(netip.PrefixFrom(b.s.GatewayIP, 32)))
 	}
@@ -132,30 +136,60 @@ func policyTypes(p *controlplane.NetworkPolicy) (ingress, egress bool) {
 
 // appliedToPods returns the members of p's applied-to groups that run on
 // this node and have a port, sorted by IP.
+// The result may be shared with other policies: do not modify it.
 func (b *builder) appliedToPods(p *controlplane.NetworkPolicy) []localPod {
-	seen := map[netip.Addr]bool{}
 	var pods []localPod
+	n := 0
 	for _, name := range p.AppliedToGroups {
-		g := b.s.AppliedToGroups[name]
-		if g == nil {
+		if g := b.s.AppliedToGroups[name]; g != nil {
+			gp := b.groupPods(g)
+			if n++; n == 1 {
+				pods = gp
+			} else {
+				if n == 2 {
+					pods = slices.Clone(pods)
+				}
+				pods = append(pods, gp...)
+			}
+		}
+	}
+	if n > 1 {
+		pods = sortedPods(pods)
+	}
+	return pods
+}
+
+// groupPods returns the members of g that run on this node and have a
+// port, sorted by IP; once per group and compile, however many policies
+// apply to the group.
+func (b *builder) groupPods(g *controlplane.AppliedToGroup) []localPod {
+	if pods, ok := b.groupPodCache[g]; ok {
+		return pods
+	}
+	var pods []localPod
+	for _, m := range g.Members {
+		if m.Node != b.s.NodeName || b.s.NodeName == "" {
 			continue
 		}
-		for _, m := range g.Members {
-			if m.Node != b.s.NodeName || b.s.NodeName == "" {
-				continue
-			}
-			for _, pfx := range memberPrefixes(m) {
-				ofport, ok := b.s.LocalPods[pfx.Addr()]
-				if !ok || seen[pfx.Addr()] {
-					continue
-				}
-				seen[pfx.Addr()] = true
+		for _, pfx := range memberPrefixes(m) {
+			if ofport, ok := b.s.LocalPods[pfx.Addr()]; ok {
 				pods = append(pods, localPod{ip: pfx.Addr(), ofport: ofport, ports: m.Ports})
 			}
 		}
 	}
-	sort.Slice(pods, func(i, j int) bool { return pods[i].ip.Less(pods[j].ip) })
+	pods = sortedPods(pods)
+	if b.groupPodCache == nil {
+		b.groupPodCache = map[*controlplane.AppliedToGroup][]localPod{}
+	}
+	b.groupPodCache[g] = pods
 	return pods
+}
+
+// sortedPods sorts pods by IP, keeping the first of each IP (the first
+// group's, the first member's).
+func sortedPods(pods []localPod) []localPod {
+	slices.SortStableFunc(pods, func(a, b localPod) int { return a.ip.Compare(b.ip) })
+	return slices.CompactFunc(pods, func(a, b localPod) bool { return a.ip == b.ip })
 }
 
 // peerPrefixes returns the addresses of a peer: its address groups'
@@ -177,6 +211,12 @@ func (b *builder) peerPrefixes(peer controlplane.NetworkPolicyPeer) []netip.Pref
 
 type clause []clauseMatch
 
+// addrMatch is an address clause's match, allocated as one.
+type addrMatch struct {
+	fields [2]of.MatchField
+	value  [4]byte
+}
+
 // addrClause matches the addresses ps, as sources or (dst) destinations.
 func (b *builder) addrClause(t agentof.Table, dst bool, ps []netip.Prefix) clause {
 	field, f := of.FieldIPSrc, of.MatchIPSrc
@@ -184,22 +224,18 @@ func (b *builder) addrClause(t agentof.Table, dst bool, ps []netip.Prefix) claus
 		field, f = of.FieldIPDst, of.MatchIPDst
 	}
 	c := make(clause, len(ps))
-	// The matches of all addresses, and their values, carved out of one
-	// array each.
-	fields := make([]of.MatchField, 2*len(ps))
-	values := make([]byte, 4*len(ps))
 	for i, p := range ps {
-		m := fields[2*i : 2*i+2 : 2*i+2]
-		m[0] = ipv4
+		// A match and its value in one allocation, its own: the flow that
+		// keeps it (in the compiler and the syncer) keeps no other's.
+		am := &addrMatch{}
+		am.fields[0] = ipv4
 		if p.Bits() == 32 {
-			v := values[4*i : 4*i+4 : 4*i+4]
-			a := p.Addr().As4()
-			copy(v, a[:])
-			m[1] = of.MatchField{Field: field, Value: v}
+			am.value = p.Addr().As4()
+			am.fields[1] = of.MatchField{Field: field, Value: am.value[:]}
 		} else {
-			m[1] = f(p)
+			am.fields[1] = f(p)
 		}
-		c[i] = newClauseMatch(t, m...)
+		c[i] = newClauseMatch(t, am.fields[:]...)
 	}
 	return c
 }

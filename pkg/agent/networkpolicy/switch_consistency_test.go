@@ -43,11 +43,23 @@ func (s *fakeSwitch) Bundle(_ context.Context, add, del []of.Flow) error {
 
 var localIPs = []string{"10.10.0.3", "10.10.0.4", "10.10.0.5"}
 
+// randomPorts names port "http" on a pod, as one of two numbers, or not.
+func randomPorts(rnd *rand.Rand) []controlplane.NamedPort {
+	if rnd.Intn(3) == 0 {
+		return nil
+	}
+	return []controlplane.NamedPort{{Name: "http", Protocol: controlplane.ProtocolTCP, Port: int32(8080 + rnd.Intn(2))}}
+}
+
 func randomAddressGroup(rnd *rand.Rand, g int) *controlplane.AddressGroup {
 	var ms []controlplane.GroupMember
 	for i := rnd.Intn(4); i > 0; i-- {
 		ip := fmt.Sprintf("10.10.%d.%d", g, 2+rnd.Intn(12))
-		ms = append(ms, member("p"+ip, "node-2", ip))
+		m := member("p"+ip, "node-2", ip, randomPorts(rnd)...)
+		if rnd.Intn(5) == 0 { // a second address
+			m.IPs = append(m.IPs, fmt.Sprintf("10.11.%d.%d", g, 2+rnd.Intn(12)))
+		}
+		ms = append(ms, m)
 	}
 	return ag(fmt.Sprintf("ag%d", g), ms...)
 }
@@ -66,7 +78,7 @@ func randomLocals(rnd *rand.Rand) []controlplane.GroupMember {
 	var locals []controlplane.GroupMember
 	for _, ip := range localIPs {
 		if rnd.Intn(3) > 0 {
-			locals = append(locals, member("l"+ip, node, ip))
+			locals = append(locals, member("l"+ip, node, ip, randomPorts(rnd)...))
 		}
 	}
 	return locals
@@ -76,12 +88,18 @@ func randomPolicy(rnd *rand.Rand, uid string) *controlplane.NetworkPolicy {
 	var rules []controlplane.NetworkPolicyRule
 	for r := 0; r < rnd.Intn(3); r++ {
 		peer := groups(fmt.Sprintf("ag%d", rnd.Intn(4)))
-		if rnd.Intn(4) == 0 {
+		switch rnd.Intn(6) {
+		case 0:
 			peer = controlplane.NetworkPolicyPeer{}
+		case 1:
+			peer.IPBlocks = []controlplane.IPBlock{{CIDR: "10.10.0.0/22", Except: []string{fmt.Sprintf("10.10.%d.0/24", rnd.Intn(4))}}}
 		}
 		var svcs []controlplane.Service
-		if rnd.Intn(2) == 0 {
+		switch rnd.Intn(4) {
+		case 0, 1:
 			svcs = append(svcs, tcp(80+rnd.Intn(3)))
+		case 2:
+			svcs = append(svcs, named("http"))
 		}
 		if rnd.Intn(2) == 0 {
 			rules = append(rules, ingress(peer, svcs...))
@@ -89,8 +107,12 @@ func randomPolicy(rnd *rand.Rand, uid string) *controlplane.NetworkPolicy {
 			rules = append(rules, egress(peer, svcs...))
 		}
 	}
-	types := [][]controlplane.Direction{in, out, inOut}[rnd.Intn(3)]
-	return policy(uid, fmt.Sprintf("atg%d", rnd.Intn(3)), types, rules...)
+	types := [][]controlplane.Direction{in, out, inOut, nil}[rnd.Intn(4)]
+	p := policy(uid, fmt.Sprintf("atg%d", rnd.Intn(3)), types, rules...)
+	if rnd.Intn(4) == 0 {
+		p.AppliedToGroups = append(p.AppliedToGroups, fmt.Sprintf("atg%d", rnd.Intn(3)))
+	}
+	return p
 }
 
 func randomState(rnd *rand.Rand) *State {
@@ -135,7 +157,7 @@ func mutate(rnd *rand.Rand, s *State) *State {
 	next.AddressGroups = maps.Clone(s.AddressGroups)
 	next.LocalPods = maps.Clone(s.LocalPods)
 	for n := 1 + rnd.Intn(3); n > 0; n-- {
-		switch rnd.Intn(9) {
+		switch rnd.Intn(11) {
 		case 0:
 			g := rnd.Intn(4)
 			next.AddressGroups[fmt.Sprintf("ag%d", g)] = randomAddressGroup(rnd, g)
@@ -175,6 +197,12 @@ func mutate(rnd *rand.Rand, s *State) *State {
 		case 8:
 			if g := next.AddressGroups["ag0"]; g != nil && rnd.Intn(2) == 0 {
 				delete(next.AddressGroups, "ag0") // a group not received yet
+			}
+		case 9:
+			delete(next.AppliedToGroups, fmt.Sprintf("atg%d", rnd.Intn(3)))
+		case 10:
+			if rnd.Intn(4) == 0 { // the node's name: every applied-to member is elsewhere
+				next.NodeName = map[string]string{node: "node-x", "node-x": node}[next.NodeName]
 			}
 		}
 	}
@@ -241,7 +269,7 @@ func withIDKeys(flows []string, keys map[uint32]string) []string {
 // caught up with by the next Realize.
 func TestIncrementalRealizeMatchesFreshCompile(t *testing.T) {
 	ctx := context.Background()
-	for seed := int64(1); seed <= 40; seed++ {
+	for seed := int64(1); seed <= 300; seed++ {
 		rnd := rand.New(rand.NewSource(seed))
 		sw := &fakeSwitch{flows: map[string]string{}}
 		r := NewReconciler(agentof.NewFlowSyncer(sw, 1))
@@ -306,4 +334,31 @@ func canonical(flows []string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Every flow the compiler keeps owns its match and actions: none is cut
+// out of an array shared with other flows, which a long-lived flow would
+// pin (with its compile's other flows gone) for as long as it lives.
+func TestKeptFlowsShareNoArrays(t *testing.T) {
+	rnd := rand.New(rand.NewSource(7))
+	c := NewCompiler()
+	s := randomState(rnd)
+	var emitted []of.Flow
+	for step := 0; step < 200; step++ {
+		s = mutate(rnd, s)
+		for _, p := range c.CompileChanges(s) {
+			for _, f := range p.Set {
+				emitted = append(emitted, f)
+			}
+		}
+	}
+	for _, ks := range c.keys {
+		require.Equal(t, len(ks.match), cap(ks.match), ks.key)
+		for _, m := range ks.match {
+			require.Equal(t, len(m.Value), cap(m.Value), ks.key)
+		}
+	}
+	for _, f := range emitted {
+		require.Equal(t, len(f.Actions), cap(f.Actions), "actions of %s", f.Key())
+	}
 }
