@@ -3,11 +3,11 @@ package networkpolicy
 import (
 	"cmp"
 	"fmt"
+	"iter"
 	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/types"
 
@@ -266,12 +266,7 @@ func (c *Compiler) CompileKeyed(s *State) map[string]map[string]of.Flow {
 	if live != len(c.keys) {
 		all = maps.Values(c.keys)
 	}
-	var perTable [256]int
-	for ks := range all {
-		if ks.kind == kindClause && len(ks.refs) > 0 {
-			perTable[ks.table]++
-		}
-	}
+	perTable := clausesPerTable(all)
 	out := make(map[string]map[string]of.Flow, len(c.policies)*4)
 	for t, n := range perTable {
 		if n > 0 {
@@ -310,37 +305,31 @@ type OwnerPatch = agentof.OwnerPatch
 // keys removed. The first compile's changes are all of its flows.
 func (c *Compiler) CompileChanges(s *State) map[string]*OwnerPatch {
 	c.update(s)
-	var perTable [256]int
-	for _, ks := range c.dirty {
-		if ks.kind == kindClause && len(ks.refs) > 0 {
-			perTable[ks.table]++
-		}
-	}
+	perTable := clausesPerTable(slices.Values(c.dirty))
 	patches := map[string]*OwnerPatch{}
-	patch := func(owner string) *OwnerPatch {
+	// patchSized returns owner's patch, made for n flows when new.
+	patchSized := func(owner string, n int) *OwnerPatch {
 		p := patches[owner]
 		if p == nil {
-			n := 1
-			if t, ok := matchTable(owner); ok {
-				n = max(perTable[t], 1)
-			}
-			p = &OwnerPatch{Set: make(map[string]of.Flow, n)}
+			p = &OwnerPatch{Set: make(map[string]of.Flow, max(n, 1))}
 			patches[owner] = p
 		}
 		return p
 	}
+	patch := func(owner string) *OwnerPatch { return patchSized(owner, 1) }
+	clausePatch := func(table uint8) *OwnerPatch { return patchSized(matchOwner(table), perTable[table]) }
 	var owners []string
 	for _, ks := range c.dirty {
 		ks.dirty = false
 		if ks.kind == kindClause {
 			if len(ks.refs) == 0 {
-				p := patch(matchOwner(ks.table))
+				p := clausePatch(ks.table)
 				p.Remove = append(p.Remove, ks.key)
 				delete(c.keys, ks.key)
 				continue
 			}
 			f, _ := c.flowOf(ks)
-			patch(matchOwner(ks.table)).Set[ks.key] = f
+			clausePatch(ks.table).Set[ks.key] = f
 			continue
 		}
 		owners = c.ownersOf(ks, owners[:0])
@@ -586,16 +575,15 @@ func matchOwner(table uint8) string {
 	return ownerMatchPrefix + strconv.Itoa(int(table))
 }
 
-// matchTable returns the table of a match owner.
-func matchTable(owner string) (uint8, bool) {
-	switch owner {
-	case ownerMatchEgress:
-		return agentof.EgressRuleTable.ID, true
-	case ownerMatchIngress:
-		return agentof.IngressRuleTable.ID, true
+// clausesPerTable counts the clause flows with contributions among keys,
+// by table: the sizes of the match owners' maps.
+func clausesPerTable(keys iter.Seq[*keyState]) (n [256]int) {
+	for ks := range keys {
+		if ks.kind == kindClause && len(ks.refs) > 0 {
+			n[ks.table]++
+		}
 	}
-	t, err := strconv.ParseUint(strings.TrimPrefix(owner, ownerMatchPrefix), 10, 8)
-	return uint8(t), err == nil && strings.HasPrefix(owner, ownerMatchPrefix)
+	return n
 }
 
 var (

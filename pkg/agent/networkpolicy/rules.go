@@ -39,8 +39,6 @@ type builder struct {
 // are never modified once built.
 var ipv4 = of.MatchEthType(of.EthTypeIPv4)
 
-func ipMatch() of.MatchField { return ipv4 }
-
 func newClauseMatch(t agentof.Table, m ...of.MatchField) clauseMatch {
 	f := of.Flow{Table: t.ID, Priority: PriorityRuleClause, Match: m}
 	return clauseMatch{match: m, key: f.Key()}
@@ -71,10 +69,10 @@ func (b *builder) base() {
 	// Replies of connections allowed on the way in may leave an
 	// egress-isolated pod (table 90 has the same in the base pipeline).
 	b.add(ownerBase, of.Flow{Table: agentof.EgressRuleTable.ID, Priority: PriorityEstablished,
-		Match:   []of.MatchField{of.MatchCTState(of.CTEst, of.CTNew), ipMatch()},
+		Match:   []of.MatchField{of.MatchCTState(of.CTEst, of.CTNew), ipv4},
 		Actions: resubmit(agentof.L3ForwardingTable)})
 	gw := make([]of.MatchField, 2, 3)
-	gw[0], gw[1] = ipMatch(), agentof.PortTypeField.Match(agentof.PortTypeGateway)
+	gw[0], gw[1] = ipv4, agentof.PortTypeField.Match(agentof.PortTypeGateway)
 	if b.s.GatewayIP.Is4() {
 		gw = append(gw, of.MatchIPSrc(netip.PrefixFrom(b.s.GatewayIP, 32)))
 	}
@@ -105,13 +103,13 @@ func (b *builder) policy(p *controlplane.NetworkPolicy, pods []localPod) {
 		// traced packet that it would drop.
 		if ingress {
 			drop := of.Flow{Table: agentof.IngressDefaultTable.ID, Priority: PriorityIsolation, Cookie: agentof.CookieCounted,
-				Match: []of.MatchField{ipMatch(), agentof.OutputPortReg.Match(pod.ofport)}}
+				Match: []of.MatchField{ipv4, agentof.OutputPortReg.Match(pod.ofport)}}
 			b.add(owner, drop)
 			b.add(owner, agentof.TraceflowDropReport(drop))
 		}
 		if egress {
 			drop := of.Flow{Table: agentof.EgressDefaultTable.ID, Priority: PriorityIsolation, Cookie: agentof.CookieCounted,
-				Match: []of.MatchField{ipMatch(), of.MatchIPSrc(netip.PrefixFrom(pod.ip, 32))}}
+				Match: []of.MatchField{ipv4, of.MatchIPSrc(netip.PrefixFrom(pod.ip, 32))}}
 			b.add(owner, drop)
 			b.add(owner, agentof.TraceflowDropReport(drop))
 		}
@@ -372,7 +370,7 @@ func (b *builder) conjunction(ref Rule, dir string, idx int, sig string, t agent
 	// rule's packets and bytes (NetworkPolicy statistics).
 	b.add(ownerEstablishedPrefix+strings.TrimPrefix(owner, ownerRulePrefix), of.Flow{Table: t.ID, Priority: PriorityEstablishedRule,
 		Cookie:  agentof.CookieCounted,
-		Match:   []of.MatchField{of.MatchCTState(of.CTEst, of.CTNew), label.Match(uint64(id)), ipMatch()},
+		Match:   []of.MatchField{of.MatchCTState(of.CTEst, of.CTNew), label.Match(uint64(id)), ipv4},
 		Actions: allow})
 	if len(clauses) == 1 {
 		for _, m := range clauses[0] {
@@ -389,7 +387,7 @@ func (b *builder) conjunction(ref Rule, dir string, idx int, sig string, t agent
 		}
 	}
 	b.add(owner, of.Flow{Table: t.ID, Priority: PriorityRuleAllow, Cookie: agentof.CookieCounted,
-		Match: []of.MatchField{of.MatchConjID(id), ipMatch()}, Actions: allow})
+		Match: []of.MatchField{of.MatchConjID(id), ipv4}, Actions: allow})
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -150,41 +150,40 @@ func convertPolicy(p *v1beta1.NetworkPolicy) *controlplane.NetworkPolicy {
 
 func policyKey(namespace, name string) string { return namespace + "/" + name }
 
+// relistGroups returns the member sets of a list of n groups (item(i)
+// is the i-th group's name and members) that replaces old, and drops
+// from objs the handed-out objects of the groups that changed or went.
+func relistGroups[G any](old map[string]members, objs map[string]G, n int, item func(int) (string, []v1beta1.GroupMember)) map[string]members {
+	sets := make(map[string]members, n)
+	for i := range n {
+		name, ms := item(i)
+		set := memberSet(ms)
+		sets[name] = set
+		if !maps.EqualFunc(set, old[name], sameMember) {
+			delete(objs, name)
+		}
+	}
+	for name := range objs {
+		if _, ok := sets[name]; !ok {
+			delete(objs, name)
+		}
+	}
+	return sets
+}
+
 // Replace sets the objects of a resource to those of a list.
 func (c *Cache) Replace(resource string, list any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch l := list.(type) {
 	case *v1beta1.AppliedToGroupList:
-		old := c.appliedTo
-		c.appliedTo = make(map[string]members, len(l.Items))
-		for i := range l.Items {
-			name, ms := l.Items[i].Name, memberSet(l.Items[i].Members)
-			c.appliedTo[name] = ms
-			if !maps.EqualFunc(ms, old[name], sameMember) {
-				delete(c.appliedToObjs, name)
-			}
-		}
-		for name := range c.appliedToObjs {
-			if _, ok := c.appliedTo[name]; !ok {
-				delete(c.appliedToObjs, name)
-			}
-		}
+		c.appliedTo = relistGroups(c.appliedTo, c.appliedToObjs, len(l.Items), func(i int) (string, []v1beta1.GroupMember) {
+			return l.Items[i].Name, l.Items[i].Members
+		})
 	case *v1beta1.AddressGroupList:
-		old := c.addresses
-		c.addresses = make(map[string]members, len(l.Items))
-		for i := range l.Items {
-			name, ms := l.Items[i].Name, memberSet(l.Items[i].Members)
-			c.addresses[name] = ms
-			if !maps.EqualFunc(ms, old[name], sameMember) {
-				delete(c.addressObjs, name)
-			}
-		}
-		for name := range c.addressObjs {
-			if _, ok := c.addresses[name]; !ok {
-				delete(c.addressObjs, name)
-			}
-		}
+		c.addresses = relistGroups(c.addresses, c.addressObjs, len(l.Items), func(i int) (string, []v1beta1.GroupMember) {
+			return l.Items[i].Name, l.Items[i].Members
+		})
 	case *v1beta1.NetworkPolicyList:
 		old := c.policies
 		c.policies = make(map[string]*controlplane.NetworkPolicy, len(l.Items))
@@ -278,23 +277,27 @@ func (c *Cache) Snapshot() (policies []*controlplane.NetworkPolicy, appliedTo ma
 	for _, p := range c.policies {
 		policies = append(policies, p)
 	}
-	appliedTo = make(map[string]*controlplane.AppliedToGroup, len(c.appliedTo))
-	for name, ms := range c.appliedTo {
-		g := c.appliedToObjs[name]
-		if g == nil {
-			g = &controlplane.AppliedToGroup{Name: name, Members: groupOf(name, ms)}
-			c.appliedToObjs[name] = g
-		}
-		appliedTo[name] = g
-	}
-	addresses = make(map[string]*controlplane.AddressGroup, len(c.addresses))
-	for name, ms := range c.addresses {
-		g := c.addressObjs[name]
-		if g == nil {
-			g = &controlplane.AddressGroup{Name: name, Members: groupOf(name, ms)}
-			c.addressObjs[name] = g
-		}
-		addresses[name] = g
-	}
+	appliedTo = snapshotGroups(c.appliedTo, c.appliedToObjs, func(name string, ms []controlplane.GroupMember) *controlplane.AppliedToGroup {
+		return &controlplane.AppliedToGroup{Name: name, Members: ms}
+	})
+	addresses = snapshotGroups(c.addresses, c.addressObjs, func(name string, ms []controlplane.GroupMember) *controlplane.AddressGroup {
+		return &controlplane.AddressGroup{Name: name, Members: ms}
+	})
 	return policies, appliedTo, addresses
+}
+
+// snapshotGroups returns the group object of each member set: the one
+// handed out before (in objs) unless it changed since, else a new one.
+func snapshotGroups[G comparable](sets map[string]members, objs map[string]G, build func(string, []controlplane.GroupMember) G) map[string]G {
+	out := make(map[string]G, len(sets))
+	var none G
+	for name, ms := range sets {
+		g := objs[name]
+		if g == none {
+			g = build(name, groupOf(name, ms))
+			objs[name] = g
+		}
+		out[name] = g
+	}
+	return out
 }
